@@ -1,0 +1,376 @@
+/*
+ * stack.c - goroutine stacks: guarded, carved from slabs, recycled.
+ *
+ * Every goroutine stack has a guard page below it, and a million of them
+ * must fit under the kernel's default vm.max_map_count (65530).  A guard
+ * made with mprotect splits the mapping around it, so it costs two
+ * mappings per stack and caps a process near 32,700 stacks.  Linux 6.13
+ * added madvise(MADV_GUARD_INSTALL), which marks pages of an existing
+ * mapping as guards without splitting it.  So stacks are carved from large
+ * MAP_NORESERVE slab mappings (one mapping per slab) and guarded with
+ * MADV_GUARD_INSTALL; on older kernels the guard falls back to mprotect,
+ * and reaching the map limit is reported once, clearly, with the way out.
+ *
+ * A slot, low to high:  [guard page][stack ............ |G descriptor]
+ * The descriptor sits at the top of its own stack, so a goroutine that
+ * has barely run costs one resident page for both.
+ *
+ * Stack classes: one per distinct usable size (page multiple); the default
+ * size is one class, each custom size another.  A class owns its slabs
+ * (growing 64, 128, ... 1024 slots), a hot list of freed stacks whose pages
+ * are still resident (reused first: no page faults), and a cold list of
+ * freed stacks whose memory went back to the kernel (MADV_DONTNEED) once
+ * the hot list passed its watermark.  Slots never used yet are taken in
+ * address order from the newest slab; their guard is installed on first
+ * use, so a big slab costs nothing until it is needed.
+ *
+ * Each slab keeps one state byte per slot, so every live goroutine can be
+ * found by walking the slabs (deadlock reports, tracebacks, teardown), and
+ * the SIGSEGV handler can tell a guard-page hit from any other fault.
+ *
+ * Locking: none yet -- one P.  The M:N scheduler gives each P a hot cache
+ * in front of these lists and puts the class lists under one lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "runtime.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define SLAB_MIN_SLOTS 64u
+#define SLAB_MAX_SLOTS 1024u
+#define HOT_MAX        256u   /* freed stacks kept resident, per class */
+
+enum slot_state { SLOT_FRESH = 0, SLOT_INUSE, SLOT_HOT, SLOT_COLD };
+enum guard_mode { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
+
+struct gort_slab {
+    gort_slab *next;
+    struct stack_class *cls;
+    char *base;
+    size_t len;
+    uint32_t nslots;
+    uint32_t nused;          /* slots handed out at least once (bump) */
+    uint8_t state[];         /* enum slot_state, one per slot */
+};
+
+struct cold_slot {
+    gort_slab *slab;
+    uint32_t idx;
+};
+
+struct stack_class {
+    struct stack_class *next;
+    size_t usable;           /* stack bytes, page multiple, incl. descriptor */
+    size_t slot_size;        /* usable + guard page */
+    gort_slab *slabs;        /* newest first */
+    uint32_t nslabs;
+    gort_g *hot;             /* linked through schedlink */
+    uint32_t nhot;
+    struct cold_slot *cold;
+    size_t ncold, capcold;
+};
+
+static struct stack_class *classes;
+static struct stack_class *default_class;
+static enum guard_mode guard_mode;
+static int64_t nguarded;
+static bool limit_reported;
+
+/* ---- system memory ----------------------------------------------------- */
+
+void *gort_sysmap(size_t len, int prot, int flags)
+{
+    if (_cgo_mmap) {
+        uintptr_t r = _cgo_mmap(NULL, len, prot, flags, -1, 0);
+        if (r < 4096) {
+            errno = (int)r;
+            return NULL;
+        }
+        return (void *)r;
+    }
+    void *p = mmap(NULL, len, prot, flags, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void gort_sysunmap(void *p, size_t len)
+{
+    if (_cgo_munmap)
+        _cgo_munmap(p, len);
+    else
+        munmap(p, len);
+}
+
+/* ---- classes and slabs ------------------------------------------------- */
+
+static size_t page(void)
+{
+    return (size_t)gort_sched.pagesize;
+}
+
+size_t gort_stack_round(size_t usable)
+{
+    size_t pg = page();
+    if (usable < GORT_STACK_MIN)
+        usable = GORT_STACK_MIN;
+    return (usable + pg - 1) & ~(pg - 1);
+}
+
+static struct stack_class *class_for(size_t usable)
+{
+    usable = gort_stack_round(usable);
+    if (default_class && default_class->usable == usable)
+        return default_class;
+    for (struct stack_class *c = classes; c; c = c->next)
+        if (c->usable == usable)
+            return c;
+    struct stack_class *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->usable = usable;
+    c->slot_size = usable + page();
+    c->next = classes;
+    classes = c;
+    return c;
+}
+
+static gort_slab *slab_new(struct stack_class *c, int *err)
+{
+    uint32_t n = SLAB_MIN_SLOTS << (c->nslabs < 4 ? c->nslabs : 4);
+    if (n > SLAB_MAX_SLOTS)
+        n = SLAB_MAX_SLOTS;
+    gort_slab *s = calloc(1, sizeof *s + n);
+    if (!s) {
+        *err = GORT_ENOMEM;
+        return NULL;
+    }
+    s->len = (size_t)n * c->slot_size;
+    s->base = gort_sysmap(s->len, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    if (!s->base) {
+        *err = errno == ENOMEM ? GORT_ENOMEM : GORT_EAGAIN;
+        free(s);
+        return NULL;
+    }
+    s->cls = c;
+    s->nslots = n;
+    s->next = c->slabs;
+    c->slabs = s;
+    c->nslabs++;
+    return s;
+}
+
+static void report_map_limit(void)
+{
+    if (limit_reported)
+        return;
+    limit_reported = true;
+    long max = -1;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = -1;
+        fclose(f);
+    }
+    gort_printf("gort: cannot guard another goroutine stack: the kernel's map limit "
+                "(vm.max_map_count = %ld) is reached at %lld guarded stacks.\n"
+                "gort: this kernel has no MADV_GUARD_INSTALL (Linux >= 6.13), so each guard "
+                "page costs two mappings; raise vm.max_map_count or keep fewer goroutines "
+                "alive. gort_go returns GORT_EAGAIN until stacks are freed.\n",
+                max, (long long)nguarded);
+}
+
+static bool guard_install(char *lo)
+{
+    if (guard_mode != GUARD_MPROTECT) {
+        if (madvise(lo, page(), MADV_GUARD_INSTALL) == 0) {
+            guard_mode = GUARD_MADVISE;
+            nguarded++;
+            return true;
+        }
+        if (guard_mode == GUARD_MADVISE || (errno != EINVAL && errno != ENOSYS))
+            return false;
+        guard_mode = GUARD_MPROTECT;
+    }
+    if (mprotect(lo, page(), PROT_NONE) == 0) {
+        nguarded++;
+        return true;
+    }
+    if (errno == ENOMEM)
+        report_map_limit();
+    return false;
+}
+
+static char *slot_base(gort_slab *s, uint32_t idx)
+{
+    return s->base + (size_t)idx * s->cls->slot_size;
+}
+
+static gort_g *slot_g(gort_slab *s, uint32_t idx)
+{
+    uintptr_t top = (uintptr_t)slot_base(s, idx) + s->cls->slot_size;
+    return (gort_g *)((top - sizeof(gort_g)) & ~(uintptr_t)63);
+}
+
+static gort_g *slot_take(gort_slab *s, uint32_t idx)
+{
+    gort_g *g = slot_g(s, idx);
+    memset(g, 0, sizeof *g);
+    g->slab = s;
+    g->slot = idx;
+    g->stack_lo = (uintptr_t)slot_base(s, idx) + page();
+    g->stack_hi = (uintptr_t)g;
+    g->stackguard0 = g->stack_lo + GORT_STACK_GUARD;
+    g->stackguard1 = g->stackguard0;
+    s->state[idx] = SLOT_INUSE;
+    return g;
+}
+
+static gort_g *take_fresh(struct stack_class *c, int *err)
+{
+    gort_slab *s = c->slabs;
+    if (!s || s->nused == s->nslots) {
+        s = slab_new(c, err);
+        if (!s)
+            return NULL;
+    }
+    uint32_t idx = s->nused;
+    if (!guard_install(slot_base(s, idx))) {
+        *err = guard_mode == GUARD_MPROTECT ? GORT_EAGAIN : GORT_ENOMEM;
+        return NULL;
+    }
+    s->nused++;
+    return slot_take(s, idx);
+}
+
+/* ---- allocation -------------------------------------------------------- */
+
+void gort_stack_init(void)
+{
+    const char *dbg = getenv("GORT_DEBUG");
+    guard_mode = (dbg && strstr(dbg, "guard=mprotect")) ? GUARD_MPROTECT : GUARD_UNKNOWN;
+    classes = NULL;
+    default_class = NULL;
+    nguarded = 0;
+    limit_reported = false;
+    default_class = class_for(gort_sched.stack_size);
+    if (!default_class)
+        gort_throw("stack_init: out of memory");
+}
+
+gort_g *gort_stack_alloc(size_t usable, int *err)
+{
+    struct stack_class *c = class_for(usable);
+    if (!c) {
+        *err = GORT_ENOMEM;
+        return NULL;
+    }
+    gort_g *g = c->hot;
+    if (g) {
+        c->hot = g->schedlink;
+        c->nhot--;
+        return slot_take(g->slab, g->slot);
+    }
+    if (c->ncold) {
+        struct cold_slot cs = c->cold[--c->ncold];
+        return slot_take(cs.slab, cs.idx);
+    }
+    return take_fresh(c, err);
+}
+
+static void release_to_kernel(struct stack_class *c, gort_g *g)
+{
+    gort_slab *s = g->slab;
+    uint32_t idx = g->slot;
+    if (c->ncold == c->capcold) {
+        size_t cap = c->capcold ? c->capcold * 2 : 256;
+        struct cold_slot *v = realloc(c->cold, cap * sizeof *v);
+        if (!v) {
+            /* Keep it hot rather than lose it. */
+            s->state[idx] = SLOT_HOT;
+            g->schedlink = c->hot;
+            c->hot = g;
+            c->nhot++;
+            return;
+        }
+        c->cold = v;
+        c->capcold = cap;
+    }
+    madvise(slot_base(s, idx) + page(), c->usable, MADV_DONTNEED);
+    s->state[idx] = SLOT_COLD;
+    c->cold[c->ncold++] = (struct cold_slot){s, idx};
+}
+
+void gort_stack_free(gort_g *g)
+{
+    struct stack_class *c = g->slab->cls;
+    if (c->nhot >= HOT_MAX) {
+        release_to_kernel(c, g);
+        return;
+    }
+    g->slab->state[g->slot] = SLOT_HOT;
+    g->schedlink = c->hot;
+    c->hot = g;
+    c->nhot++;
+}
+
+void gort_stack_release_all(void)
+{
+    struct stack_class *c = classes;
+    while (c) {
+        struct stack_class *cn = c->next;
+        gort_slab *s = c->slabs;
+        while (s) {
+            gort_slab *sn = s->next;
+            gort_sysunmap(s->base, s->len);
+            free(s);
+            s = sn;
+        }
+        free(c->cold);
+        free(c);
+        c = cn;
+    }
+    classes = NULL;
+    default_class = NULL;
+}
+
+/* ---- walking ----------------------------------------------------------- */
+
+void gort_stack_each_g(void (*fn)(gort_g *g, void *arg), void *arg)
+{
+    for (struct stack_class *c = classes; c; c = c->next)
+        for (gort_slab *s = c->slabs; s; s = s->next)
+            for (uint32_t i = 0; i < s->nused; i++)
+                if (s->state[i] == SLOT_INUSE)
+                    fn(slot_g(s, i), arg);
+}
+
+/* Async-signal-safe: reads only. */
+bool gort_stack_guard_has(uintptr_t addr, gort_g **owner)
+{
+    for (struct stack_class *c = classes; c; c = c->next) {
+        for (gort_slab *s = c->slabs; s; s = s->next) {
+            uintptr_t base = (uintptr_t)s->base;
+            if (addr < base || addr >= base + s->len)
+                continue;
+            uintptr_t off = addr - base;
+            uint32_t idx = (uint32_t)(off / c->slot_size);
+            if (off % c->slot_size >= page())
+                return false;
+            *owner = s->state[idx] == SLOT_INUSE ? slot_g(s, idx) : NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t gort_stack_size_of(const gort_g *g)
+{
+    return g->slab ? g->slab->cls->usable : g->stack_hi - g->stack_lo;
+}
