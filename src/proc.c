@@ -20,9 +20,11 @@
  * touched.  A caller displaced from runnext by a grandchild joins the
  * ring's tail.
  *
- * Exiting.  A dead G cannot release the stack it runs on.  It records
- * itself in m->dead and switches away; whatever runs next on that M
- * (another G or g0) releases it in after_switch().
+ * Leaving the CPU.  A G that yields, spawns or exits is still on its own
+ * stack until the switch completes, so it may not be queued (another P
+ * could resume it) or freed yet.  It records itself in m->prev with an
+ * action; the context that runs next on the M carries the action out in
+ * gort_switch_in(), called by the switch tail on the new stack.
  *
  * Locking: a P's queues are touched only by the M holding the P.  The
  * global queue belongs to the scheduler (one P for now: no lock is
@@ -113,38 +115,65 @@ void gort_ready(gort_g *g)
 
 /* ---- switching --------------------------------------------------------- */
 
-static void release_dead(gort_m *m)
+static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
 {
-    gort_g *dead = m->dead;
-    m->dead = NULL;
-    gort_stack_free(dead);
+    gort_p *p = m->p;
+    switch (action) {
+    case GORT_PREV_READY:
+        runq_put(p, prev);
+        break;
+    case GORT_PREV_RUNNEXT:
+        if (p->runnext)
+            runq_put(p, p->runnext);
+        prev->status = GORT_G_RUNNABLE;
+        p->runnext = prev;
+        break;
+    case GORT_PREV_DEAD:
+        gort_stack_free(prev);
+        break;
+    }
 }
 
-/* Runs on g's stack right after g is switched back in (or first in). */
-static inline void after_switch(gort_g *g)
+/* Called by the switch tail (switch.S) on the resumed G's stack, before
+ * its registers are restored: the resumed side's half of every switch. */
+void gort_switch_in(void)
 {
+    gort_g *g = gort_getg();
     gort_m *m = g->m;
     *m->errno_ptr = g->saved_errno;
-    if (unlikely(m->dead != NULL))
-        release_dead(m);
+    gort_g *prev = m->prev;
+    if (prev) {
+        m->prev = NULL;
+        finish_prev(m, prev, m->prev_action);
+    }
 }
 
-/* Switch the M running g over to next.  Returns when g is switched back
- * in, perhaps on another M. */
-static inline void switch_to(gort_g *g, gort_g *next)
+/* The leaving side's half: hand the M to next and record what the new
+ * context must do with g (enum gort_prev_action). */
+static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
 {
     gort_m *m = g->m;
+    if (action != GORT_PREV_NONE) {
+        m->prev = g;
+        m->prev_action = action;
+    }
     next->m = m;
     next->status = GORT_G_RUNNING;
     m->curg = next;
     g->saved_errno = *m->errno_ptr;
     gort_setg(next);
+}
+
+/* Switch the M running g over to next.  Returns when g is switched back
+ * in, perhaps on another M. */
+static inline void switch_to(gort_g *g, gort_g *next, uint32_t action)
+{
+    hand_over(g, next, action);
     gort_ctx_switch(&g->sp, next->sp);
-    after_switch(g);
 }
 
 /* Lay out a first context on g's stack that "returns" into gort_gostart
- * with r12 = g (layout.h, GORT_CTX_*).  The slot above the return address
+ * (gort_gostart_pc) with r12 = g (layout.h, GORT_CTX_*).  The slot above the return address
  * is left so that gort_gostart starts with a 16-byte aligned stack. */
 static void g_prepare(gort_g *g)
 {
@@ -153,7 +182,7 @@ static void g_prepare(gort_g *g)
     memset(ctx, 0, GORT_CTX_SIZE + 24);
     ctx[GORT_CTX_FPCSR / 8] = GORT_MXCSR_INIT | ((uint64_t)GORT_FPUCW_INIT << 32);
     ctx[GORT_CTX_R12 / 8] = (uint64_t)(uintptr_t)g;
-    ctx[GORT_CTX_PC / 8] = (uint64_t)(uintptr_t)gort_gostart;
+    ctx[GORT_CTX_PC / 8] = (uint64_t)(uintptr_t)gort_gostart_pc;
     g->sp = ctx;
 }
 
@@ -165,7 +194,6 @@ static noreturn void goexit(gort_g *g)
     gort_g *next;
 
     g->status = GORT_G_DEAD;
-    m->dead = g;
     if (g == gort_sched.main_g) {
         gort_sched.main_done = true;
         gort_sched.main_g = NULL;
@@ -175,13 +203,12 @@ static noreturn void goexit(gort_g *g)
         if (!next)
             next = m->g0;
     }
-    switch_to(g, next);
+    switch_to(g, next, GORT_PREV_DEAD);
     gort_throw("dead goroutine %lld was switched back in", (long long)g->id);
 }
 
 void gort_goroutine_main(gort_g *g)
 {
-    after_switch(g);
     g->fn(g->arg);
     goexit(g);
 }
@@ -222,12 +249,7 @@ int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
         return err;
     int64_t id = ng->id;
 
-    gort_p *p = g->m->p;
-    if (p->runnext)
-        runq_put(p, p->runnext);
-    g->status = GORT_G_RUNNABLE;
-    p->runnext = g;
-    switch_to(g, ng);
+    switch_to(g, ng, GORT_PREV_RUNNEXT);
     return id;
 }
 
@@ -236,15 +258,17 @@ int64_t gort_go(void (*fn)(void *), void *arg)
     return gort_go_opts(fn, arg, NULL);
 }
 
-void gort_yield(void)
+/* gort_yield itself is in switch.S: it saves the context at sp and
+ * resumes whatever this returns (NULL: nothing else to run, carry on). */
+void *gort_yield_prepare(void *sp)
 {
     gort_g *g = gort_need_g("gort_yield");
-    gort_p *p = g->m->p;
-    gort_g *next = runq_get(p);
+    gort_g *next = runq_get(g->m->p);
     if (!next)
-        return;
-    runq_put(p, g);
-    switch_to(g, next);
+        return NULL;
+    g->sp = sp;
+    hand_over(g, next, GORT_PREV_READY);
+    return next->sp;
 }
 
 int64_t gort_id(void)
@@ -301,7 +325,7 @@ static void schedule(gort_m *m)
         gort_g *next = runq_get(m->p);
         if (!next)
             deadlock();
-        switch_to(g0, next);
+        switch_to(g0, next, GORT_PREV_NONE);
     }
 }
 
@@ -323,8 +347,7 @@ int gort_rt0_exit(void)
     gort_m *m = &gort_m0;
     int status = gort_sched.exit_status;
 
-    if (m->dead)
-        m->dead = NULL;       /* its slab is released below */
+    m->prev = NULL;           /* the dead main G: its slab goes below */
     gort_stack_release_all();
     gort_mfini(m);
     gort_signal_fini();

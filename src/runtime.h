@@ -16,8 +16,10 @@
  * blocks switches straight to the next runnable G (one context switch, no
  * scheduler frame in between).  Only when nothing is runnable does it
  * switch to g0, which then waits for work or ends the runtime.  A G that
- * exits cannot free the stack it is running on; it leaves itself in
- * m->dead and the next context to run on that M releases it (after_switch).
+ * exits cannot free the stack it is running on, and one that yields must
+ * not become runnable elsewhere while its stack is still in use; so the
+ * leaving G is recorded in m->prev with what to do with it, and the next
+ * context to run on that M does it (gort_switch_in).
  *
  * Invariants:
  *   - tls g (gort_getg) is the G whose stack the thread is on, or NULL on a
@@ -85,10 +87,22 @@ struct gort_m {
     gort_p *p;             /* held P, NULL if none */
     int64_t id;
     int *errno_ptr;        /* this thread's errno, looked up once */
-    gort_g *dead;          /* exited G whose stack to release after switch */
+    gort_g *prev;          /* the G that just left this M, see gort_switch_in */
+    uint32_t prev_action;  /* enum gort_prev_action: what to do with it */
     void *altstack;        /* signal stack (stack overflow reports) */
     size_t altstack_size;
     uintptr_t tls[8];      /* ThreadStart.tls points here */
+};
+
+/* What the next context to run on an M does with the G that left it.
+ * Done on the new stack, because until then the old G's stack is in use:
+ * making it runnable (or freeing it) any earlier would let another thread
+ * resume (or reuse) a stack that is still being run on. */
+enum gort_prev_action {
+    GORT_PREV_NONE = 0,
+    GORT_PREV_READY,       /* yielded: to the tail of the run queue */
+    GORT_PREV_RUNNEXT,     /* spawned a child: run next */
+    GORT_PREV_DEAD,        /* exited: release its stack */
 };
 
 #define GORT_RUNQ_SIZE 256
@@ -157,7 +171,10 @@ static inline void gort_setg(gort_g *g)
 /* asm/amd64 */
 GORT_INTERNAL int gort_rt0_go(int argc, char **argv);
 GORT_INTERNAL void gort_ctx_switch(void **save_sp, void *load_sp);
+GORT_INTERNAL void gort_switch_in(void);
+GORT_INTERNAL void *gort_yield_prepare(void *sp);
 GORT_INTERNAL void gort_gostart(void);
+GORT_INTERNAL void gort_gostart_pc(void);
 GORT_INTERNAL void gort_setg_gcc(void *g);
 GORT_INTERNAL void gort_cgo_idle_yield(void);
 
