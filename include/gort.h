@@ -102,6 +102,60 @@ GORT_API void gort_yield(void);
 /* The calling goroutine's id (> 0); 0 when called off any goroutine. */
 GORT_API int64_t gort_id(void);
 
+/* ---- the scheduler ---------------------------------------------------- */
+
+/*
+ * Goroutines run on GORT_MAXPROCS processors (Ps) at once, multiplexed over
+ * as many OS threads as needed.  The default is the number of CPUs in the
+ * process's affinity mask; set GORT_MAXPROCS=n in the environment to
+ * choose.  A goroutine may move to another thread whenever it calls into
+ * gort (yield, channel operations, ...).
+ *
+ * Thread-locals and migration: the address of a thread-local variable
+ * (errno included: the compiler may keep &errno in a register) taken
+ * before a gort call that may block or yield can belong to another thread
+ * after it.  gort saves and restores errno for each goroutine, so a fresh
+ * read of errno after such a call sees the goroutine's own value; for
+ * other thread-locals, read them afresh after the call, or wire the
+ * goroutine to its thread with gort_lock_os_thread.
+ *
+ * Preemption: a goroutine that has run for 10 ms is asked to yield, and
+ * does so at its next call into gort.  C code that never calls into gort
+ * is not preempted.
+ */
+
+/* The number of Ps (GORT_MAXPROCS); 0 outside the runtime. */
+GORT_API int gort_maxprocs(void);
+
+/* Wire the calling goroutine to its current OS thread: it runs only there
+ * and no other goroutine runs there, until as many gort_unlock_os_thread
+ * calls as lock calls.  A goroutine that returns while wired ends its
+ * thread with it (the thread that called gort_main is kept, idle, until
+ * gort_main returns).  Goroutine context only. */
+GORT_API void gort_lock_os_thread(void);
+
+/* Undo one gort_lock_os_thread; a no-op when not wired (as in Go). */
+GORT_API void gort_unlock_os_thread(void);
+
+/* A snapshot of the scheduler's counters (racy by nature: each field is
+ * read once, not all at one instant). */
+typedef struct gort_stats {
+    int32_t procs;              /* GORT_MAXPROCS */
+    int32_t idle_procs;
+    int32_t threads;            /* Ms made so far, sysmon included */
+    int32_t idle_threads;
+    int32_t spinning_threads;
+    uint64_t threads_failed;    /* thread creations that failed */
+    uint64_t goroutines_created;
+    int64_t goroutines;         /* alive now */
+    uint64_t steals;            /* successful steals by a P */
+    uint64_t stolen;            /* goroutines moved by those steals */
+    int64_t global_runqueue;
+} gort_stats;
+
+/* Fill *st; 0, or GORT_EINVAL when st is NULL or no runtime is running. */
+GORT_API int gort_stats_get(gort_stats *st);
+
 /* ---- CPU features ----------------------------------------------------- */
 
 /* Filled by the entry from CPUID/XGETBV before any goroutine runs. */

@@ -8,12 +8,16 @@
  *   gort_check        type sizes and the offsets the assembly relies on
  *   gort_args_init    argc/argv
  *   gort_osinit       page size, CPU count
- *   gort_schedinit    P, stacks, signals, environment settings
- *   (proc.c)          gort_newproc_main, gort_mstart, gort_rt0_exit
+ *   gort_schedinit    Ps, stacks, signals, environment settings
+ *   gort_newproc_main (proc.c) the main goroutine, on the global queue
+ *   gort_mstart       (sched.c) m0's scheduler loop; returns when the
+ *                     main goroutine has returned and the other Ms ended
+ *   gort_rt0_exit     (sched.c) frees everything, returns the status
  *
  * Only one runtime runs in a process at a time; `entered` guards that, and
  * is the only state that survives from one gort_main to the next.
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -92,17 +96,53 @@ static size_t env_size(const char *name, size_t def)
     return (size_t)v;
 }
 
+static int32_t default_procs(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return (int32_t)gort_sched.ncpu;
+}
+
+static int32_t env_procs(void)
+{
+    const char *s = getenv("GORT_MAXPROCS");
+    if (!s || !*s)
+        return default_procs();
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > GORT_MAXPROCS_LIMIT)
+        gort_throw("GORT_MAXPROCS=%s: want a number of processors from 1 to %d",
+                   s, GORT_MAXPROCS_LIMIT);
+    return (int32_t)v;
+}
+
+/* GORT_DEBUG=name=value,name=value */
+static void env_debug(void)
+{
+    const char *s = getenv("GORT_DEBUG");
+    const char *t = s ? strstr(s, "schedtrace=") : NULL;
+    if (t) {
+        long ms = strtol(t + strlen("schedtrace="), NULL, 10);
+        gort_sched.schedtrace_ms = ms > 0 ? ms : 0;
+    }
+}
+
 void gort_schedinit(void)
 {
-    gort_sched.running = true;
+    gort_m0.id = ++gort_sched.mgen;
+    atomic_store(&gort_sched.running, true);
+    gort_sched.start_time = gort_nanotime();
     gort_sched.stack_size = env_size("GORT_STACKSIZE", GORT_STACK_DEFAULT);
-    gort_sched.nprocs = 1;
+    gort_sched.nprocs = env_procs();
+    env_debug();
     gort_sched.allp = calloc((size_t)gort_sched.nprocs, sizeof(gort_p));
     if (!gort_sched.allp)
         gort_throw("schedinit: out of memory");
-    for (int32_t i = 0; i < gort_sched.nprocs; i++)
+    for (int32_t i = 0; i < gort_sched.nprocs; i++) {
         gort_sched.allp[i].id = i;
-    gort_m0.id = ++gort_sched.mgen;
+        gort_sched.allp[i].status = GORT_P_IDLE;
+    }
     gort_stack_init();
     gort_signal_init();
 }

@@ -1,36 +1,40 @@
 /*
- * proc.c - goroutines and the scheduler on a processor.
+ * proc.c - goroutines: creation, the switch between them, blocking and
+ * waking, yielding, exit, and wiring a goroutine to its thread.
  *
- * See runtime.h for the G/M/P model.  This file holds the run queues, the
- * switch between goroutines, goroutine creation and exit, and the
- * scheduler loop that an M runs on its g0.
+ * See runtime.h for the G/M/P model, runq.c for the queues and sched.c
+ * for what an M does when it has nothing to run.
  *
- * Run order.  Each P has a ring of GORT_RUNQ_SIZE runnable Gs and a
- * runnext slot that runs before the ring.  Goroutines that do not fit in
- * the ring go to the global queue.  The ring is always older than the
- * global queue: once the global queue holds anything, new arrivals join
- * it behind, and the ring is refilled from its head.  Ready order is
- * therefore run order (FIFO), which is what a yield loop over many
- * goroutines expects.
+ * Switching.  A G that yields, blocks or exits switches straight to the
+ * next G of its P (one context switch, no scheduler frame in between);
+ * only when its P has nothing runnable does it switch to the M's g0,
+ * whose loop (sched.c) looks further: the global queue, other Ps, sleep.
+ * The leaving G is still on its own stack until the switch completes, so
+ * it may not be queued (another P could resume it), unlocked-and-woken or
+ * freed before then.  It records itself in m->prev with an action; the
+ * context that runs next on the M carries the action out in
+ * gort_switch_in(), which the switch tail (switch.S) calls on the new
+ * stack.
  *
  * Spawning is child-first: gort_go switches straight to the new goroutine
- * and parks its caller in runnext, so the caller resumes as soon as the
+ * and leaves its caller in runnext, so the caller resumes as soon as the
  * child blocks, yields or exits.  A child that finishes at once costs two
- * switches and hands its still-warm stack to the next spawn; no queue is
- * touched.  A caller displaced from runnext by a grandchild joins the
- * ring's tail.
+ * switches and hands its still-warm stack to the next spawn.  A caller
+ * left in runnext while its child computes is taken by an idle P (sysmon
+ * notices the P has not switched and wakes one; see sysmon.c).
  *
- * Leaving the CPU.  A G that yields, spawns or exits is still on its own
- * stack until the switch completes, so it may not be queued (another P
- * could resume it) or freed yet.  It records itself in m->prev with an
- * action; the context that runs next on the M carries the action out in
- * gort_switch_in(), called by the switch tail on the new stack.
+ * Waking.  gort_ready puts a G on the caller's P: in runnext for a
+ * hand-off (the waker is about to block: pingpong stays on one core and
+ * no thread is woken), at the ring's tail otherwise, and then wakes an
+ * idle P only if none is already looking for work.  A cross-core wake
+ * costs tens of microseconds on a VM; it is worth it only for work that
+ * can run in parallel.
  *
- * Locking: a P's queues are touched only by the M holding the P.  The
- * global queue belongs to the scheduler (one P for now: no lock is
- * taken; the M:N scheduler adds one around gq_* and nothing else here).
+ * Wired goroutines (gort_lock_os_thread).  An M whose G is wired to it
+ * runs nothing else: when that G blocks or yields, the M gives its P away
+ * and sleeps until the G is runnable again (sched.c).  A G that exits
+ * while wired takes its thread with it.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,77 +46,6 @@ gort_g gort_g0;
 gort_m gort_m0;
 __thread gort_g *gort_tls_g __attribute__((tls_model("initial-exec")));
 
-/* ---- run queues -------------------------------------------------------- */
-
-static void gq_put(gort_g *g)
-{
-    g->schedlink = NULL;
-    if (gort_sched.gq_tail)
-        gort_sched.gq_tail->schedlink = g;
-    else
-        gort_sched.gq_head = g;
-    gort_sched.gq_tail = g;
-    gort_sched.gq_len++;
-}
-
-static gort_g *gq_get(void)
-{
-    gort_g *g = gort_sched.gq_head;
-    if (g) {
-        gort_sched.gq_head = g->schedlink;
-        if (!gort_sched.gq_head)
-            gort_sched.gq_tail = NULL;
-        gort_sched.gq_len--;
-    }
-    return g;
-}
-
-static inline void runq_put(gort_p *p, gort_g *g)
-{
-    g->status = GORT_G_RUNNABLE;
-    if (likely(gort_sched.gq_len == 0 &&
-               p->runq_tail - p->runq_head < GORT_RUNQ_SIZE)) {
-        p->runq[p->runq_tail % GORT_RUNQ_SIZE] = g;
-        p->runq_tail++;
-        return;
-    }
-    gq_put(g);
-}
-
-/* Move up to half a ring of Gs from the global queue into an empty ring. */
-static void runq_refill(gort_p *p)
-{
-    for (int i = 0; i < GORT_RUNQ_SIZE / 2; i++) {
-        gort_g *g = gq_get();
-        if (!g)
-            break;
-        p->runq[p->runq_tail % GORT_RUNQ_SIZE] = g;
-        p->runq_tail++;
-    }
-}
-
-static inline gort_g *runq_get(gort_p *p)
-{
-    gort_g *g = p->runnext;
-    if (g) {
-        p->runnext = NULL;
-        return g;
-    }
-    if (unlikely(p->runq_head == p->runq_tail)) {
-        if (gort_sched.gq_len == 0)
-            return NULL;
-        runq_refill(p);
-    }
-    g = p->runq[p->runq_head % GORT_RUNQ_SIZE];
-    p->runq_head++;
-    return g;
-}
-
-void gort_ready(gort_g *g)
-{
-    runq_put(gort_getg()->m->p, g);
-}
-
 /* ---- switching --------------------------------------------------------- */
 
 static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
@@ -120,16 +53,20 @@ static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
     gort_p *p = m->p;
     switch (action) {
     case GORT_PREV_READY:
-        runq_put(p, prev);
+        gort_runq_put(p, prev);
         break;
     case GORT_PREV_RUNNEXT:
-        if (p->runnext)
-            runq_put(p, p->runnext);
-        prev->status = GORT_G_RUNNABLE;
-        p->runnext = prev;
+        gort_runq_put_next(p, prev);
+        break;
+    case GORT_PREV_PARK:
+        if (m->prev_unlockf)
+            m->prev_unlockf(m->prev_lock);
+        break;
+    case GORT_PREV_GLOBAL:
+        gort_gq_put(prev);
         break;
     case GORT_PREV_DEAD:
-        gort_stack_free(prev);
+        gort_stack_free(p, prev);
         break;
     }
 }
@@ -157,8 +94,10 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
         m->prev = g;
         m->prev_action = action;
     }
+    if (next == m->g0)
+        gort_note_clear(&m->park);   /* before anyone can wake the M for g */
     next->m = m;
-    next->status = GORT_G_RUNNING;
+    atomic_store_explicit(&next->status, GORT_G_RUNNING, memory_order_relaxed);
     m->curg = next;
     g->saved_errno = *m->errno_ptr;
     gort_setg(next);
@@ -166,14 +105,40 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
 
 /* Switch the M running g over to next.  Returns when g is switched back
  * in, perhaps on another M. */
-static inline void switch_to(gort_g *g, gort_g *next, uint32_t action)
+void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
 {
     hand_over(g, next, action);
     gort_ctx_switch(&g->sp, next->sp);
 }
 
-/* Lay out a first context on g's stack that "returns" into gort_gostart
- * (gort_gostart_pc) with r12 = g (layout.h, GORT_CTX_*).  The slot above the return address
+/* The next G this M may run without entering the scheduler loop, or NULL:
+ * then it switches to g0, which looks further (or sleeps). */
+static inline gort_g *next_local(gort_m *m)
+{
+    if (unlikely(m->lockedg != NULL))
+        return NULL;
+    gort_p *p = m->p;
+    uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
+    gort_g *next = NULL;
+    if (unlikely(tick % 61 == 0) &&
+        atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
+        gort_mutex_lock(&gort_sched.lock);
+        next = gort_gq_get_locked(p);
+        gort_mutex_unlock(&gort_sched.lock);
+    }
+    if (!next)
+        next = gort_runq_get(p);
+    if (next && unlikely(next->lockedm != NULL)) {
+        /* Wired to another M: g0's loop hands it over. */
+        gort_runq_put_next(p, next);
+        return NULL;
+    }
+    return next;
+}
+
+/* Lay out a first context on g's stack that resumes at gort_gostart_pc
+ * with r12 = g (layout.h, GORT_CTX_*).  The slot above the resume address
  * is left so that gort_gostart starts with a 16-byte aligned stack. */
 static void g_prepare(gort_g *g)
 {
@@ -186,24 +151,60 @@ static void g_prepare(gort_g *g)
     g->sp = ctx;
 }
 
+/* ---- checkpoints: preemption requests and shutdown --------------------- */
+
+static inline void checkpoint(gort_g *g)
+{
+    if (unlikely(atomic_load_explicit(&gort_sched.stopping, memory_order_relaxed)))
+        gort_stop_check_slow(g);
+    if (unlikely(atomic_load_explicit(&g->preempt, memory_order_relaxed)))
+        gort_preempt_check_slow(g);
+}
+
+/* The runtime is ending: this G will not run again.  Leave it (its stack
+ * goes with the slabs) and let g0 end the M. */
+void gort_stop_check_slow(gort_g *g)
+{
+    if (g == gort_sched.main_g && !atomic_load(&gort_sched.main_done))
+        return; /* main itself is still running: it ends the runtime */
+    atomic_store_explicit(&g->status, GORT_G_WAITING, memory_order_relaxed);
+    g->waitreason = "runtime stopping";
+    gort_switch_to(g, g->m->g0, GORT_PREV_NONE);
+    gort_throw("goroutine %lld resumed after the runtime stopped", (long long)g->id);
+}
+
+void gort_preempt_check_slow(gort_g *g)
+{
+    atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
+    gort_yield();
+}
+
 /* ---- goroutine life ---------------------------------------------------- */
 
 static noreturn void goexit(gort_g *g)
 {
     gort_m *m = g->m;
-    gort_g *next;
+    gort_g *next = NULL;
 
-    g->status = GORT_G_DEAD;
-    if (g == gort_sched.main_g) {
-        gort_sched.main_done = true;
-        gort_sched.main_g = NULL;
-        next = m->g0;   /* the runtime ends: back to mstart on m0 */
-    } else {
-        next = runq_get(m->p);
-        if (!next)
-            next = m->g0;
+    atomic_store_explicit(&g->status, GORT_G_DEAD, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->p->nexit, 1, memory_order_relaxed);
+    if (unlikely(g->lockedm != NULL)) {
+        /* Exiting while wired: the thread goes with it (m0 stays, since
+         * it must return to gort_main's caller, but runs nothing more). */
+        g->lockedm = NULL;
+        g->lockcount = 0;
+        m->lockedg = NULL;
+        m->exiting = true;
     }
-    switch_to(g, next, GORT_PREV_DEAD);
+    if (g == gort_sched.main_g) {
+        atomic_store(&gort_sched.main_done, true);
+        gort_sched_shutdown();   /* every M leaves its loop */
+    } else if (!m->exiting) {
+        next = next_local(m);
+    }
+    if (!next)
+        next = m->g0;
+    gort_switch_to(g, next, GORT_PREV_DEAD);
     gort_throw("dead goroutine %lld was switched back in", (long long)g->id);
 }
 
@@ -213,43 +214,53 @@ void gort_goroutine_main(gort_g *g)
     goexit(g);
 }
 
-static gort_g *newproc(void (*fn)(void *), void *arg, size_t stack_size, int *err)
+static int64_t new_goid(gort_p *p)
 {
-    gort_g *g = gort_stack_alloc(stack_size, err);
-    if (!g)
-        return NULL;
-    g->id = ++gort_sched.goidgen;
-    g->fn = fn;
-    g->arg = arg;
-    g->m = NULL;
-    g->schedlink = NULL;
-    g->saved_errno = 0;
-    g->waitreason = NULL;
-    g_prepare(g);
-    return g;
+    if (p->goid_next == p->goid_end) {
+        int64_t base = atomic_fetch_add_explicit(&gort_sched.goidgen, 16, memory_order_relaxed);
+        p->goid_next = base + 1;
+        p->goid_end = base + 17;
+    }
+    return p->goid_next++;
 }
 
-static size_t stack_size_of(const gort_go_options *opts)
+static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
+                       size_t stack_size, int *err)
 {
-    if (opts && opts->stack_size)
-        return opts->stack_size;
-    return gort_sched.stack_size;
+    gort_g *g = gort_stack_alloc(p, stack_size, err);
+    if (!g)
+        return NULL;
+    g->id = id;
+    g->fn = fn;
+    g->arg = arg;
+    g_prepare(g);
+    if (p)
+        atomic_fetch_add_explicit(&p->nspawn, 1, memory_order_relaxed);
+    return g;
 }
 
 int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
 {
     gort_g *g = gort_need_g("gort_go");
-    size_t size = stack_size_of(opts);
+    size_t size = (opts && opts->stack_size) ? opts->stack_size : gort_sched.stack_size;
     int err = 0;
 
     if (fn == NULL || size > GORT_STACK_MAX)
         return GORT_EINVAL;
-    gort_g *ng = newproc(fn, arg, size, &err);
+    checkpoint(g);
+    gort_m *m = g->m;
+    gort_g *ng = newproc(m->p, new_goid(m->p), fn, arg, size, &err);
     if (!ng)
         return err;
     int64_t id = ng->id;
-
-    switch_to(g, ng, GORT_PREV_RUNNEXT);
+    if (unlikely(m->lockedg != NULL)) {
+        /* A wired M runs only its G: the child goes to the queue. */
+        gort_runq_put(m->p, ng);
+        if (atomic_load_explicit(&gort_sched.npidle, memory_order_relaxed) > 0)
+            gort_wakep();
+        return id;
+    }
+    gort_switch_to(g, ng, GORT_PREV_RUNNEXT);
     return id;
 }
 
@@ -263,12 +274,57 @@ int64_t gort_go(void (*fn)(void *), void *arg)
 void *gort_yield_prepare(void *sp)
 {
     gort_g *g = gort_need_g("gort_yield");
-    gort_g *next = runq_get(g->m->p);
+    gort_m *m = g->m;
+    if (unlikely(atomic_load_explicit(&gort_sched.stopping, memory_order_relaxed)))
+        gort_stop_check_slow(g);
+    atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
+    if (unlikely(m->lockedg != NULL)) {
+        if (gort_runq_empty(m->p) &&
+            atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) == 0)
+            return NULL;
+        g->sp = sp;
+        hand_over(g, m->g0, GORT_PREV_GLOBAL);
+        return m->g0->sp;
+    }
+    gort_g *next = next_local(m);
     if (!next)
         return NULL;
     g->sp = sp;
     hand_over(g, next, GORT_PREV_READY);
     return next->sp;
+}
+
+void gort_park(const char *reason, void (*unlockf)(void *), void *lock)
+{
+    gort_g *g = gort_getg();
+    gort_m *m = g->m;
+    g->waitreason = reason;
+    atomic_store_explicit(&g->status, GORT_G_WAITING, memory_order_relaxed);
+    m->prev_unlockf = unlockf;
+    m->prev_lock = lock;
+    gort_g *next = next_local(m);
+    gort_switch_to(g, next ? next : m->g0, GORT_PREV_PARK);
+    g->waitreason = NULL;
+    checkpoint(g);
+}
+
+void gort_ready(gort_g *g, bool next)
+{
+    gort_g *cur = gort_getg();
+    gort_p *p = (cur && cur->m) ? cur->m->p : NULL;
+    if (!p) {
+        gort_gq_put(g);
+        gort_wakep();
+        return;
+    }
+    if (next) {
+        gort_runq_put_next(p, g);
+        return;
+    }
+    gort_runq_put(p, g);
+    if (atomic_load_explicit(&gort_sched.npidle, memory_order_relaxed) > 0 &&
+        atomic_load_explicit(&gort_sched.nmspinning, memory_order_relaxed) == 0)
+        gort_wakep();
 }
 
 int64_t gort_id(void)
@@ -290,6 +346,34 @@ int gort_args(char ***argv)
     return gort_sched.argc;
 }
 
+int gort_maxprocs(void)
+{
+    return gort_sched.nprocs;
+}
+
+/* ---- wiring a goroutine to its thread ---------------------------------- */
+
+void gort_lock_os_thread(void)
+{
+    gort_g *g = gort_need_g("gort_lock_os_thread");
+    if (g->lockcount == UINT32_MAX)
+        gort_throw_call("gort_lock_os_thread", "nesting count overflows");
+    g->lockcount++;
+    g->lockedm = g->m;
+    g->m->lockedg = g;
+}
+
+void gort_unlock_os_thread(void)
+{
+    gort_g *g = gort_need_g("gort_unlock_os_thread");
+    if (g->lockcount == 0)
+        return;   /* as in Go: unlocking an unlocked goroutine is a no-op */
+    if (--g->lockcount == 0) {
+        g->m->lockedg = NULL;
+        g->lockedm = NULL;
+    }
+}
+
 /* ---- the entry's scheduler steps -------------------------------------- */
 
 static void main_trampoline(void *unused)
@@ -301,59 +385,10 @@ static void main_trampoline(void *unused)
 void gort_newproc_main(void)
 {
     int err = 0;
-    gort_g *g = newproc(main_trampoline, NULL, gort_sched.stack_size, &err);
+    int64_t id = atomic_fetch_add(&gort_sched.goidgen, 1) + 1;
+    gort_g *g = newproc(NULL, id, main_trampoline, NULL, gort_sched.stack_size, &err);
     if (!g)
         gort_throw("cannot create the main goroutine: %s", gort_strerror(err));
     gort_sched.main_g = g;
-    runq_put(&gort_sched.allp[0], g);
-}
-
-static noreturn void deadlock(void)
-{
-    gort_printf("gort: all goroutines are asleep - deadlock!\n");
-    _exit(2);
-}
-
-/* The scheduler loop on an M's g0.  On m0 it returns when the main
- * goroutine has returned. */
-static void schedule(gort_m *m)
-{
-    gort_g *g0 = m->g0;
-    for (;;) {
-        if (gort_sched.main_done)
-            return;
-        gort_g *next = runq_get(m->p);
-        if (!next)
-            deadlock();
-        switch_to(g0, next, GORT_PREV_NONE);
-    }
-}
-
-void gort_mstart(void)
-{
-    gort_g *g0 = gort_getg();
-    gort_m *m = g0->m;
-
-    gort_minit(m);
-    g0->status = GORT_G_RUNNING;
-    m->curg = g0;
-    m->p = &gort_sched.allp[0];
-    m->p->m = m;
-    schedule(m);
-}
-
-int gort_rt0_exit(void)
-{
-    gort_m *m = &gort_m0;
-    int status = gort_sched.exit_status;
-
-    m->prev = NULL;           /* the dead main G: its slab goes below */
-    gort_stack_release_all();
-    gort_mfini(m);
-    gort_signal_fini();
-    free(gort_sched.allp);
-    gort_sched.allp = NULL;
-    gort_sched.running = false;
-    gort_setg(NULL);
-    return status;
+    gort_gq_put(g);
 }

@@ -43,6 +43,7 @@
 #include "gort.h"
 #include "gort/cgo.h"
 #include "layout.h"
+#include "lock.h"
 
 #define GORT_INTERNAL __attribute__((visibility("hidden")))
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -72,26 +73,16 @@ struct gort_g {
     gort_m *m;             /* the M running this G (valid while running) */
     gort_g *schedlink;     /* run queue link */
     int64_t id;            /* 0 for g0s */
-    uint32_t status;       /* enum gort_gstatus */
+    _Atomic uint32_t status; /* enum gort_gstatus */
     int saved_errno;
     void (*fn)(void *);
     void *arg;
     const char *waitreason;
     gort_slab *slab;       /* the slab this G's stack came from (NULL: g0) */
     uint32_t slot;         /* index of the stack in its slab */
-};
-
-struct gort_m {
-    gort_g *g0;            /* the thread's own stack, runs the scheduler */
-    gort_g *curg;          /* the G running on this M (g0 when idle) */
-    gort_p *p;             /* held P, NULL if none */
-    int64_t id;
-    int *errno_ptr;        /* this thread's errno, looked up once */
-    gort_g *prev;          /* the G that just left this M, see gort_switch_in */
-    uint32_t prev_action;  /* enum gort_prev_action: what to do with it */
-    void *altstack;        /* signal stack (stack overflow reports) */
-    size_t altstack_size;
-    uintptr_t tls[8];      /* ThreadStart.tls points here */
+    uint32_t lockcount;    /* gort_lock_os_thread nesting */
+    gort_m *lockedm;       /* the M this G is wired to, if any */
+    _Atomic bool preempt;  /* sysmon asks the G to yield at its next runtime call */
 };
 
 /* What the next context to run on an M does with the G that left it.
@@ -102,42 +93,107 @@ enum gort_prev_action {
     GORT_PREV_NONE = 0,
     GORT_PREV_READY,       /* yielded: to the tail of the run queue */
     GORT_PREV_RUNNEXT,     /* spawned a child: run next */
+    GORT_PREV_PARK,        /* blocked: run m->prev_unlockf(m->prev_lock) */
+    GORT_PREV_GLOBAL,      /* yielded off a locked M: to the global queue */
     GORT_PREV_DEAD,        /* exited: release its stack */
 };
 
+struct gort_m {
+    gort_g *g0;            /* the thread's own stack, runs the scheduler */
+    gort_g *curg;          /* the G running on this M (g0 when idle) */
+    gort_p *p;             /* held P, NULL if none */
+    int64_t id;
+    int *errno_ptr;        /* this thread's errno, looked up once */
+    gort_g *prev;          /* the G that just left this M, see gort_switch_in */
+    uint32_t prev_action;  /* enum gort_prev_action: what to do with it */
+    void (*prev_unlockf)(void *);
+    void *prev_lock;
+    void *altstack;        /* signal stack (stack overflow reports) */
+    size_t altstack_size;
+    gort_m *schedlink;     /* idle M list */
+    gort_m *alllink;       /* every M */
+    gort_note park;        /* an idle M sleeps here */
+    gort_p *nextp;         /* the P to take when woken */
+    gort_g *lockedg;       /* the G wired to this M (gort_lock_os_thread) */
+    bool spinning;         /* looking for work without having found any */
+    bool exiting;          /* leave the scheduler loop and end the thread */
+    bool is_sysmon;
+    uintptr_t tls[8];      /* ThreadStart.tls points here */
+};
+
 #define GORT_RUNQ_SIZE 256
+#define GORT_MAXPROCS_LIMIT 1024
+
+enum gort_pstatus { GORT_P_IDLE = 0, GORT_P_RUNNING };
 
 struct gort_p {
     int32_t id;
+    uint32_t status;       /* enum gort_pstatus, under sched.lock */
     gort_m *m;
-    uint32_t runq_head;    /* ring of runnable Gs, oldest at head */
-    uint32_t runq_tail;
-    gort_g *runnext;       /* runs before the ring (the parent of a spawn) */
+    gort_p *link;          /* idle P list */
+    /* Lock-free ring (runq.c): the owner puts at the tail and takes from
+     * the head; thieves take half from the head.  Both heads move by CAS. */
+    _Atomic uint32_t runq_head;
+    _Atomic uint32_t runq_tail;
+    _Atomic(gort_g *) runnext;   /* runs before the ring (the parent of a spawn) */
     gort_g *runq[GORT_RUNQ_SIZE];
-    uint64_t schedtick;
+    /* Behind the ring, FIFO, when it is full (runq.c). */
+    gort_mutex ovf_lock;
+    gort_g *ovf_head, *ovf_tail;
+    _Atomic int32_t ovf_len;
+    _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
+    /* sysmon's last look (sysmon.c) */
+    uint64_t sysmon_tick;
+    int64_t sysmon_when;
+    /* goroutine ids handed out in batches, to keep the global counter cold */
+    int64_t goid_next, goid_end;
+    /* freed default-size stacks kept by this P (stack.c) */
+    gort_g *stackcache;
+    uint32_t nstackcache;
+    uint32_t rand;
+    /* statistics (stats.c) */
+    _Atomic uint64_t nspawn, nexit, nsteal, nstolen_from;
 };
 
 /* Global scheduler state.  One instance; reset by every gort_main. */
 struct gort_sched {
-    bool running;          /* between the entry and gort_main's return */
-    bool main_done;        /* the main goroutine returned */
+    gort_mutex lock;       /* protects the fields marked [L] */
+    _Atomic bool running;  /* between the entry and gort_main's return */
+    _Atomic bool main_done; /* the main goroutine returned */
+    _Atomic bool stopping; /* Ms leave their loops: the runtime is ending */
     int exit_status;
     gort_g *main_g;
     void (*main_fn)(void *);
     void *main_arg;
     int argc;
     char **argv;
-    int64_t goidgen;       /* last goroutine id handed out */
-    int64_t mgen;          /* last M id handed out */
+    _Atomic int64_t goidgen; /* last goroutine id handed out */
+    int64_t mgen;          /* [L] last M id handed out */
     int32_t nprocs;
     gort_p *allp;
-    /* Global run queue: goroutines that did not fit in a local ring, kept
-     * FIFO behind them. */
+    gort_m *allm;          /* [L] */
+    gort_m *midle;         /* [L] idle Ms */
+    int32_t nmidle;        /* [L] */
+    int32_t nmidlelocked;  /* [L] Ms waiting for their locked G */
+    int32_t mcount;        /* [L] Ms made, m0 included */
+    int32_t nmsys;         /* [L] Ms that never run Gs (sysmon) */
+    int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded */
+    gort_note m0_wait;     /* m0 waits here for the other Ms to end */
+    gort_p *pidle;         /* [L] idle Ps */
+    _Atomic int32_t npidle;
+    _Atomic int32_t nmspinning;
+    /* Global run queue [L]: Gs made ready off any P, and locked Gs. */
     gort_g *gq_head, *gq_tail;
-    int64_t gq_len;
+    _Atomic int64_t gq_len;
+    /* sysmon */
+    gort_note sysmon_note;
+    _Atomic bool sysmon_sleeping;
+    int64_t schedtrace_ms;
+    int64_t start_time;
     size_t stack_size;     /* default usable stack size */
     long pagesize;
     long ncpu;
+    _Atomic uint64_t nthreads_failed;
 };
 
 GORT_INTERNAL extern struct gort_sched gort_sched;
@@ -190,12 +246,49 @@ GORT_INTERNAL int gort_rt0_exit(void);
 
 /* proc.c */
 GORT_INTERNAL noreturn void gort_goroutine_main(gort_g *g);
-GORT_INTERNAL void gort_ready(gort_g *g);
+/* Make a parked G runnable.  next: run it before the caller's queue (the
+ * hand-off of a channel operation).  Any thread may call it. */
+GORT_INTERNAL void gort_ready(gort_g *g, bool next);
+/* Block the calling G.  unlockf(lock) runs once the G is off the CPU: the
+ * lock that kept wakers out is released only when waking is safe. */
+GORT_INTERNAL void gort_park(const char *reason, void (*unlockf)(void *), void *lock);
+GORT_INTERNAL void gort_preempt_check_slow(gort_g *g);
+GORT_INTERNAL void gort_stop_check_slow(gort_g *g);
+
+/* runq.c: P run queues and the global queue */
+GORT_INTERNAL void gort_runq_put(gort_p *p, gort_g *g);
+GORT_INTERNAL void gort_runq_put_next(gort_p *p, gort_g *g);
+GORT_INTERNAL gort_g *gort_runq_get(gort_p *p);
+GORT_INTERNAL bool gort_runq_empty(gort_p *p);
+GORT_INTERNAL uint32_t gort_runq_len(gort_p *p);
+GORT_INTERNAL gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next);
+GORT_INTERNAL void gort_gq_put_locked(gort_g *g);
+GORT_INTERNAL gort_g *gort_gq_get_locked(gort_p *p);
+GORT_INTERNAL void gort_gq_put(gort_g *g);
+
+/* sched.c: Ms, Ps, finding work */
+GORT_INTERNAL void gort_sched_start_ms(void);
+GORT_INTERNAL void gort_wakep(void);
+GORT_INTERNAL void gort_schedule(gort_m *m);
+GORT_INTERNAL noreturn void gort_goto_g0(gort_g *g, uint32_t action);
+GORT_INTERNAL void gort_sched_shutdown(void);
+GORT_INTERNAL void gort_handoff_locked(gort_g *g);
+GORT_INTERNAL void gort_mstart_thread(void);
+GORT_INTERNAL gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning);
+GORT_INTERNAL void gort_switch_to(gort_g *g, gort_g *next, uint32_t action);
+
+/* sysmon.c */
+GORT_INTERNAL void gort_sysmon_start(void);
+GORT_INTERNAL void gort_sysmon_wake(void);
+GORT_INTERNAL void gort_sysmon_main(gort_m *m);
+GORT_INTERNAL noreturn void gort_deadlock(void);
+GORT_INTERNAL void gort_dump_goroutines(void);
 
 /* stack.c */
 GORT_INTERNAL void gort_stack_init(void);
-GORT_INTERNAL gort_g *gort_stack_alloc(size_t usable, int *err);
-GORT_INTERNAL void gort_stack_free(gort_g *g);
+GORT_INTERNAL gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err);
+GORT_INTERNAL void gort_stack_free(gort_p *p, gort_g *g);
+GORT_INTERNAL void gort_stack_pcache_flush(gort_p *p);
 GORT_INTERNAL void gort_stack_release_all(void);
 GORT_INTERNAL size_t gort_stack_round(size_t usable);
 GORT_INTERNAL size_t gort_stack_size_of(const gort_g *g);

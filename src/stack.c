@@ -28,8 +28,11 @@
  * found by walking the slabs (deadlock reports, tracebacks, teardown), and
  * the SIGSEGV handler can tell a guard-page hit from any other fault.
  *
- * Locking: none yet -- one P.  The M:N scheduler gives each P a hot cache
- * in front of these lists and puts the class lists under one lock.
+ * Each P keeps up to PCACHE_MAX freed default-size stacks of its own in
+ * front of these lists (no lock: only the M holding the P touches it), and
+ * trades half of them with the class when it runs full.  Everything else
+ * is under stack_lock, a leaf lock.  The slab list only ever grows while
+ * the runtime runs, so the fault handler may walk it without the lock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +49,7 @@
 #define SLAB_MIN_SLOTS 64u
 #define SLAB_MAX_SLOTS 1024u
 #define HOT_MAX        256u   /* freed stacks kept resident, per class */
+#define PCACHE_MAX     64u    /* freed default-size stacks kept per P */
 
 enum slot_state { SLOT_FRESH = 0, SLOT_INUSE, SLOT_HOT, SLOT_COLD };
 enum guard_mode { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
@@ -77,6 +81,7 @@ struct stack_class {
     size_t ncold, capcold;
 };
 
+static gort_mutex stack_lock;
 static struct stack_class *classes;
 static struct stack_class *default_class;
 static enum guard_mode guard_mode;
@@ -161,7 +166,7 @@ static gort_slab *slab_new(struct stack_class *c, int *err)
     s->cls = c;
     s->nslots = n;
     s->next = c->slabs;
-    c->slabs = s;
+    __atomic_store_n(&c->slabs, s, __ATOMIC_RELEASE);   /* the fault handler walks it */
     c->nslabs++;
     return s;
 }
@@ -264,7 +269,7 @@ void gort_stack_init(void)
         gort_throw("stack_init: out of memory");
 }
 
-gort_g *gort_stack_alloc(size_t usable, int *err)
+static gort_g *alloc_locked(size_t usable, int *err)
 {
     struct stack_class *c = class_for(usable);
     if (!c) {
@@ -282,6 +287,20 @@ gort_g *gort_stack_alloc(size_t usable, int *err)
         return slot_take(cs.slab, cs.idx);
     }
     return take_fresh(c, err);
+}
+
+gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
+{
+    if (p && p->stackcache && gort_stack_round(usable) == default_class->usable) {
+        gort_g *g = p->stackcache;
+        p->stackcache = g->schedlink;
+        p->nstackcache--;
+        return slot_take(g->slab, g->slot);
+    }
+    gort_mutex_lock(&stack_lock);
+    gort_g *g = alloc_locked(usable, err);
+    gort_mutex_unlock(&stack_lock);
+    return g;
 }
 
 static void release_to_kernel(struct stack_class *c, gort_g *g)
@@ -307,9 +326,8 @@ static void release_to_kernel(struct stack_class *c, gort_g *g)
     c->cold[c->ncold++] = (struct cold_slot){s, idx};
 }
 
-void gort_stack_free(gort_g *g)
+static void free_locked(struct stack_class *c, gort_g *g)
 {
-    struct stack_class *c = g->slab->cls;
     if (c->nhot >= HOT_MAX) {
         release_to_kernel(c, g);
         return;
@@ -318,6 +336,45 @@ void gort_stack_free(gort_g *g)
     g->schedlink = c->hot;
     c->hot = g;
     c->nhot++;
+}
+
+void gort_stack_pcache_flush(gort_p *p)
+{
+    if (!p->stackcache)
+        return;
+    gort_mutex_lock(&stack_lock);
+    while (p->stackcache) {
+        gort_g *g = p->stackcache;
+        p->stackcache = g->schedlink;
+        free_locked(default_class, g);
+    }
+    p->nstackcache = 0;
+    gort_mutex_unlock(&stack_lock);
+}
+
+void gort_stack_free(gort_p *p, gort_g *g)
+{
+    struct stack_class *c = g->slab->cls;
+    if (p && c == default_class) {
+        if (p->nstackcache >= PCACHE_MAX) {
+            gort_mutex_lock(&stack_lock);
+            while (p->nstackcache > PCACHE_MAX / 2) {
+                gort_g *old = p->stackcache;
+                p->stackcache = old->schedlink;
+                p->nstackcache--;
+                free_locked(c, old);
+            }
+            gort_mutex_unlock(&stack_lock);
+        }
+        g->slab->state[g->slot] = SLOT_HOT;
+        g->schedlink = p->stackcache;
+        p->stackcache = g;
+        p->nstackcache++;
+        return;
+    }
+    gort_mutex_lock(&stack_lock);
+    free_locked(c, g);
+    gort_mutex_unlock(&stack_lock);
 }
 
 void gort_stack_release_all(void)

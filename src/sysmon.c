@@ -1,0 +1,220 @@
+/*
+ * sysmon.c - the system monitor, deadlock reports, schedtrace, stats.
+ *
+ * sysmon is an M without a P that wakes now and then to look at the Ps:
+ *
+ *   - a P whose G has run for 10 ms without a switch gets a preemption
+ *     request: the G's preempt flag, which it honours (by yielding) at its
+ *     next runtime call.  C code between runtime calls is not preempted.
+ *   - a P with Gs queued that another P could take (its ring, or a
+ *     runnext that has waited a whole look), while other Ps are idle and
+ *     no M is spinning, gets help: one idle P is woken to steal.  Yields
+ *     and child-first spawns queue work without waking anyone (a wake-up
+ *     costs more than most hand-offs); this is what spreads that work
+ *     over the cores within one look.
+ *   - GORT_DEBUG=schedtrace=MS prints a state line every MS milliseconds.
+ *
+ * It sleeps 20 us between looks while it finds things to do, backs off to
+ * 10 ms when it does not (1 ms while some P is busy and another idle, so
+ * help for a stuck P is never long in coming), and sleeps on its note
+ * without a timeout when every P is idle -- an idle runtime costs no CPU.
+ * The first P to get busy again wakes it (sched.c, pidle_get_locked).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define PREEMPT_NS (10 * 1000 * 1000)
+
+void gort_sysmon_start(void)
+{
+    if (!gort_newm(true, NULL, false))
+        gort_printf("gort: warning: no sysmon thread: long-running goroutines "
+                    "will not be preempted\n");
+}
+
+void gort_sysmon_wake(void)
+{
+    if (atomic_load(&gort_sched.sysmon_sleeping))
+        gort_note_wakeup(&gort_sched.sysmon_note);
+}
+
+static void schedtrace(int64_t now)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "SCHED %lldms: maxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
+                     "idlethreads=%d runqueue=%lld [",
+                     (long long)((now - gort_sched.start_time) / 1000000), gort_sched.nprocs,
+                     atomic_load(&gort_sched.npidle), gort_sched.mcount,
+                     atomic_load(&gort_sched.nmspinning), gort_sched.nmidle,
+                     (long long)atomic_load(&gort_sched.gq_len));
+    for (int32_t i = 0; i < gort_sched.nprocs && n < (int)sizeof buf - 16; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, i ? " %u" : "%u",
+                      gort_runq_len(&gort_sched.allp[i]));
+    gort_printf("%s]\n", buf);
+}
+
+/* Work queued on p that another P could take now: its ring or overflow
+ * list, or a runnext that has waited a whole look (stuck behind a G that
+ * does not switch). */
+static bool p_has_spare_work(gort_p *p, bool stuck)
+{
+    uint32_t ring = atomic_load_explicit(&p->runq_tail, memory_order_relaxed) -
+                    atomic_load_explicit(&p->runq_head, memory_order_relaxed);
+    if (ring > 0 || atomic_load_explicit(&p->ovf_len, memory_order_relaxed) > 0)
+        return true;
+    return stuck && atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;
+}
+
+/* One look at every P; true if it did something. */
+static bool retake(int64_t now)
+{
+    bool did = false;
+    for (int32_t i = 0; i < gort_sched.nprocs; i++) {
+        gort_p *p = &gort_sched.allp[i];
+        if (p->status != GORT_P_RUNNING)
+            continue;
+        uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+        bool stuck = tick == p->sysmon_tick;
+        if (!stuck) {
+            p->sysmon_tick = tick;
+            p->sysmon_when = now;
+        }
+        if (atomic_load(&gort_sched.npidle) > 0 && atomic_load(&gort_sched.nmspinning) == 0 &&
+            p_has_spare_work(p, stuck)) {
+            gort_wakep();
+            did = true;
+        }
+        if (stuck && now - p->sysmon_when >= PREEMPT_NS) {
+            gort_m *m = p->m;
+            gort_g *g = m ? m->curg : NULL;
+            if (g && g->id > 0)
+                atomic_store_explicit(&g->preempt, true, memory_order_relaxed);
+            p->sysmon_when = now;
+            did = true;
+        }
+    }
+    return did;
+}
+
+static bool all_idle(void)
+{
+    return atomic_load(&gort_sched.npidle) == gort_sched.nprocs;
+}
+
+void gort_sysmon_main(gort_m *m)
+{
+    (void)m;
+    int64_t delay_us = 20;
+    int idle_rounds = 0;
+    int64_t next_trace = gort_sched.schedtrace_ms
+                             ? gort_nanotime() + gort_sched.schedtrace_ms * 1000000
+                             : INT64_MAX;
+    while (!atomic_load(&gort_sched.stopping)) {
+        if (idle_rounds == 0)
+            delay_us = 20;
+        else if (idle_rounds > 50)
+            delay_us *= 2;
+        int64_t cap = (!all_idle() && atomic_load(&gort_sched.npidle) > 0) ? 1000 : 10000;
+        if (delay_us > cap)
+            delay_us = cap;
+        if (gort_sched.schedtrace_ms && delay_us > gort_sched.schedtrace_ms * 1000)
+            delay_us = gort_sched.schedtrace_ms * 1000;
+
+        gort_note_clear(&gort_sched.sysmon_note);
+        if (all_idle() && !gort_sched.schedtrace_ms) {
+            atomic_store(&gort_sched.sysmon_sleeping, true);
+            if (all_idle() && !atomic_load(&gort_sched.stopping))
+                gort_note_sleep(&gort_sched.sysmon_note);
+            atomic_store(&gort_sched.sysmon_sleeping, false);
+            idle_rounds = 0;
+            continue;
+        }
+        gort_note_tsleep(&gort_sched.sysmon_note, delay_us * 1000);
+
+        int64_t now = gort_nanotime();
+        if (retake(now))
+            idle_rounds = 0;
+        else
+            idle_rounds++;
+        if (now >= next_trace) {
+            schedtrace(now);
+            next_trace = now + gort_sched.schedtrace_ms * 1000000;
+        }
+    }
+}
+
+/* ---- goroutine listings and the deadlock report ------------------------ */
+
+static const char *status_name(const gort_g *g)
+{
+    switch (atomic_load_explicit(&g->status, memory_order_relaxed)) {
+    case GORT_G_IDLE:
+        return "idle";
+    case GORT_G_RUNNABLE:
+        return "runnable";
+    case GORT_G_RUNNING:
+        return "running";
+    case GORT_G_WAITING:
+        return g->waitreason ? g->waitreason : "waiting";
+    case GORT_G_DEAD:
+        return "dead";
+    }
+    return "?";
+}
+
+static void print_g(gort_g *g, void *arg)
+{
+    (void)arg;
+    if (atomic_load_explicit(&g->status, memory_order_relaxed) == GORT_G_DEAD)
+        return;
+    gort_printf("goroutine %lld [%s]%s\n", (long long)g->id, status_name(g),
+                g->lockedm ? " (locked to thread)" : "");
+}
+
+void gort_dump_goroutines(void)
+{
+    gort_stack_each_g(print_g, NULL);
+}
+
+void gort_deadlock(void)
+{
+    gort_printf("gort: all goroutines are asleep - deadlock!\n\n");
+    gort_dump_goroutines();
+    _exit(2);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+int gort_stats_get(gort_stats *st)
+{
+    if (!st)
+        return GORT_EINVAL;
+    memset(st, 0, sizeof *st);
+    if (!atomic_load(&gort_sched.running) || !gort_sched.allp)
+        return GORT_EINVAL;
+    st->procs = gort_sched.nprocs;
+    st->idle_procs = atomic_load(&gort_sched.npidle);
+    st->spinning_threads = atomic_load(&gort_sched.nmspinning);
+    gort_mutex_lock(&gort_sched.lock);
+    st->threads = gort_sched.mcount;
+    st->idle_threads = gort_sched.nmidle + gort_sched.nmidlelocked;
+    gort_mutex_unlock(&gort_sched.lock);
+    st->threads_failed = atomic_load(&gort_sched.nthreads_failed);
+    st->global_runqueue = atomic_load(&gort_sched.gq_len);
+    uint64_t spawned = 1, exited = 0;   /* the main goroutine */
+    for (int32_t i = 0; i < gort_sched.nprocs; i++) {
+        gort_p *p = &gort_sched.allp[i];
+        spawned += atomic_load(&p->nspawn);
+        exited += atomic_load(&p->nexit);
+        st->steals += atomic_load(&p->nsteal);
+        st->stolen += atomic_load(&p->nstolen_from);
+    }
+    st->goroutines_created = spawned;
+    st->goroutines = (int64_t)(spawned - exited);
+    return 0;
+}
