@@ -22,7 +22,7 @@ static inline void cpu_relax(void)
     __builtin_ia32_pause();
 }
 
-void gort_mutex_lock_slow(gort_mutex *l)
+void gort_rtlock_lock_slow(gort_rtlock *l)
 {
     for (int i = 0; i < SPIN_TRIES; i++) {
         uint32_t zero = 0;
@@ -37,7 +37,7 @@ void gort_mutex_lock_slow(gort_mutex *l)
         futex(&l->key, FUTEX_WAIT, 2, NULL);
 }
 
-void gort_mutex_wake(gort_mutex *l)
+void gort_rtlock_wake(gort_rtlock *l)
 {
     futex(&l->key, FUTEX_WAKE, 1, NULL);
 }

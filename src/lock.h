@@ -1,7 +1,7 @@
 /*
  * lock.h - the runtime's own locks and one-shot wake-ups, on futexes.
  *
- * gort_mutex: a three-state futex mutex (0 free, 1 held, 2 held with
+ * gort_rtlock: the runtime's own lock, a three-state futex mutex (0 free, 1 held, 2 held with
  *   sleepers).  It spins briefly before sleeping, because the runtime holds
  *   its locks for a few dozen instructions and a futex sleep/wake pair
  *   costs microseconds (tens across cores on a VM).  Never held across a
@@ -20,31 +20,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct gort_mutex {
+typedef struct gort_rtlock {
     _Atomic uint32_t key;
-} gort_mutex;
+} gort_rtlock;
 
 typedef struct gort_note {
     _Atomic uint32_t key;
 } gort_note;
 
-__attribute__((visibility("hidden"))) void gort_mutex_lock_slow(gort_mutex *l);
-__attribute__((visibility("hidden"))) void gort_mutex_wake(gort_mutex *l);
+__attribute__((visibility("hidden"))) void gort_rtlock_lock_slow(gort_rtlock *l);
+__attribute__((visibility("hidden"))) void gort_rtlock_wake(gort_rtlock *l);
 
-static inline void gort_mutex_lock(gort_mutex *l)
+static inline void gort_rtlock_lock(gort_rtlock *l)
 {
     uint32_t zero = 0;
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(
                              &l->key, &zero, 1, memory_order_acquire,
                              memory_order_relaxed), 1))
         return;
-    gort_mutex_lock_slow(l);
+    gort_rtlock_lock_slow(l);
 }
 
-static inline void gort_mutex_unlock(gort_mutex *l)
+static inline void gort_rtlock_unlock(gort_rtlock *l)
 {
     if (__builtin_expect(atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2, 0))
-        gort_mutex_wake(l);
+        gort_rtlock_wake(l);
 }
 
 __attribute__((visibility("hidden"))) void gort_note_clear(gort_note *n);

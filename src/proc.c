@@ -123,9 +123,9 @@ static inline gort_g *next_local(gort_m *m)
     gort_g *next = NULL;
     if (unlikely(tick % 61 == 0) &&
         atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
-        gort_mutex_lock(&gort_sched.lock);
+        gort_rtlock_lock(&gort_sched.lock);
         next = gort_gq_get_locked(p);
-        gort_mutex_unlock(&gort_sched.lock);
+        gort_rtlock_unlock(&gort_sched.lock);
     }
     if (!next)
         next = gort_runq_get(p);

@@ -65,7 +65,7 @@ static inline gort_g *ring_get(gort_p *p)
 
 static void ovf_put(gort_p *p, gort_g *g)
 {
-    gort_mutex_lock(&p->ovf_lock);
+    gort_rtlock_lock(&p->ovf_lock);
     g->schedlink = NULL;
     if (p->ovf_tail)
         p->ovf_tail->schedlink = g;
@@ -73,7 +73,7 @@ static void ovf_put(gort_p *p, gort_g *g)
         p->ovf_head = g;
     p->ovf_tail = g;
     atomic_fetch_add_explicit(&p->ovf_len, 1, memory_order_relaxed);
-    gort_mutex_unlock(&p->ovf_lock);
+    gort_rtlock_unlock(&p->ovf_lock);
 }
 
 /* Take up to max Gs off the head of p's overflow list, as a chain. */
@@ -82,7 +82,7 @@ static gort_g *ovf_take(gort_p *p, int32_t max, int32_t *n)
     *n = 0;
     if (atomic_load_explicit(&p->ovf_len, memory_order_relaxed) == 0)
         return NULL;
-    gort_mutex_lock(&p->ovf_lock);
+    gort_rtlock_lock(&p->ovf_lock);
     gort_g *head = p->ovf_head, *last = NULL, *g = head;
     while (g && *n < max) {
         last = g;
@@ -96,7 +96,7 @@ static gort_g *ovf_take(gort_p *p, int32_t max, int32_t *n)
             p->ovf_tail = NULL;
         atomic_fetch_sub_explicit(&p->ovf_len, *n, memory_order_relaxed);
     }
-    gort_mutex_unlock(&p->ovf_lock);
+    gort_rtlock_unlock(&p->ovf_lock);
     return last ? head : NULL;
 }
 
@@ -248,9 +248,9 @@ void gort_gq_put_locked(gort_g *g)
 
 void gort_gq_put(gort_g *g)
 {
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     gort_gq_put_locked(g);
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
 }
 
 /* Take one G to run and, if p is given, a fair share more into its ring. */

@@ -138,7 +138,7 @@ struct gort_p {
     _Atomic(gort_g *) runnext;   /* runs before the ring (the parent of a spawn) */
     gort_g *runq[GORT_RUNQ_SIZE];
     /* Behind the ring, FIFO, when it is full (runq.c). */
-    gort_mutex ovf_lock;
+    gort_rtlock ovf_lock;
     gort_g *ovf_head, *ovf_tail;
     _Atomic int32_t ovf_len;
     _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
@@ -157,7 +157,7 @@ struct gort_p {
 
 /* Global scheduler state.  One instance; reset by every gort_main. */
 struct gort_sched {
-    gort_mutex lock;       /* protects the fields marked [L] */
+    gort_rtlock lock;       /* protects the fields marked [L] */
     _Atomic bool running;  /* between the entry and gort_main's return */
     _Atomic bool main_done; /* the main goroutine returned */
     _Atomic bool stopping; /* Ms leave their loops: the runtime is ending */

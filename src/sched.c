@@ -113,7 +113,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     m->is_sysmon = sysmon;
     m->nextp = p;
     m->spinning = spinning;
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     m->id = ++gort_sched.mgen;
     m->alllink = gort_sched.allm;
     gort_sched.allm = m;
@@ -121,7 +121,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     gort_sched.nmalive++;
     if (sysmon)
         gort_sched.nmsys++;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
 
     gort_thread_start ts = {.g = (gort_cgo_g *)g0, .tls = m->tls, .fn = gort_mstart_thread};
     void (*start)(gort_thread_start *) = _cgo_thread_start;
@@ -130,7 +130,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     start(&ts);
     if (start == gort_cgo_default_thread_start && g0->stack_lo == 0 && g0->stack_hi == 0) {
         /* gort's hook reported the failure; undo. */
-        gort_mutex_lock(&gort_sched.lock);
+        gort_rtlock_lock(&gort_sched.lock);
         gort_m **pp = &gort_sched.allm;
         while (*pp != m)
             pp = &(*pp)->alllink;
@@ -139,7 +139,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
         gort_sched.nmalive--;
         if (sysmon)
             gort_sched.nmsys--;
-        gort_mutex_unlock(&gort_sched.lock);
+        gort_rtlock_unlock(&gort_sched.lock);
         atomic_fetch_add(&gort_sched.nthreads_failed, 1);
         free(g0);
         free(m);
@@ -180,9 +180,9 @@ void gort_mstart_thread(void)
     }
 
     gort_mfini(m);
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     bool last = --gort_sched.nmalive == 0;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     if (last)
         gort_note_wakeup(&gort_sched.m0_wait);
     /* Return into the hook's thread entry, which ends the thread.  The M
@@ -195,11 +195,11 @@ void gort_mstart_thread(void)
  * starts out looking for work, and the caller already counted it. */
 static void startm(gort_p *p, bool spinning)
 {
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     if (!p) {
         p = pidle_get_locked();
         if (!p) {
-            gort_mutex_unlock(&gort_sched.lock);
+            gort_rtlock_unlock(&gort_sched.lock);
             if (spinning)
                 atomic_fetch_sub(&gort_sched.nmspinning, 1);
             return;
@@ -207,13 +207,13 @@ static void startm(gort_p *p, bool spinning)
     }
     p->status = GORT_P_RUNNING;
     gort_m *m = midle_get_locked();
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     if (!m) {
         m = gort_newm(false, p, spinning);
         if (!m) {
-            gort_mutex_lock(&gort_sched.lock);
+            gort_rtlock_lock(&gort_sched.lock);
             pidle_put_locked(p);
-            gort_mutex_unlock(&gort_sched.lock);
+            gort_rtlock_unlock(&gort_sched.lock);
             if (spinning)
                 atomic_fetch_sub(&gort_sched.nmspinning, 1);
             return;
@@ -249,14 +249,14 @@ static void handoffp(gort_p *p)
         startm(p, true);
         return;
     }
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     if (atomic_load(&gort_sched.gq_len) > 0) {
-        gort_mutex_unlock(&gort_sched.lock);
+        gort_rtlock_unlock(&gort_sched.lock);
         startm(p, false);
         return;
     }
     pidle_put_locked(p);
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
 }
 
 /* Deadlock check, with sched.lock held, as an M goes idle: if no M is
@@ -269,19 +269,19 @@ static void checkdead_locked(void)
         return;
     if (atomic_load(&gort_sched.gq_len) > 0)
         return;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_deadlock();
 }
 
 /* Sleep until an M hands this one a P (m->nextp). */
 static void stopm(gort_m *m)
 {
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     m->schedlink = gort_sched.midle;
     gort_sched.midle = m;
     gort_sched.nmidle++;
     checkdead_locked();
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_cgo_idle_yield();
     gort_note_sleep(&m->park);
     gort_note_clear(&m->park);
@@ -348,9 +348,9 @@ static gort_g *findrunnable(gort_m *m)
         if (g)
             return g;
         if (atomic_load(&gort_sched.gq_len) > 0) {
-            gort_mutex_lock(&gort_sched.lock);
+            gort_rtlock_lock(&gort_sched.lock);
             g = gort_gq_get_locked(p);
-            gort_mutex_unlock(&gort_sched.lock);
+            gort_rtlock_unlock(&gort_sched.lock);
             if (g)
                 return g;
         }
@@ -368,25 +368,25 @@ static gort_g *findrunnable(gort_m *m)
         }
 
         /* Nothing: give the P back, then look once more without it. */
-        gort_mutex_lock(&gort_sched.lock);
+        gort_rtlock_lock(&gort_sched.lock);
         if (atomic_load(&gort_sched.gq_len) > 0) {
             g = gort_gq_get_locked(p);
-            gort_mutex_unlock(&gort_sched.lock);
+            gort_rtlock_unlock(&gort_sched.lock);
             if (g)
                 return g;
             continue;
         }
         releasep(m);
         pidle_put_locked(p);
-        gort_mutex_unlock(&gort_sched.lock);
+        gort_rtlock_unlock(&gort_sched.lock);
 
         if (m->spinning) {
             m->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
             if (any_p_has_work()) {
-                gort_mutex_lock(&gort_sched.lock);
+                gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
-                gort_mutex_unlock(&gort_sched.lock);
+                gort_rtlock_unlock(&gort_sched.lock);
                 if (p) {
                     acquirep(m, p);
                     m->spinning = true;
@@ -412,15 +412,15 @@ static void stoplockedm(gort_m *m)
 {
     gort_p *p = releasep(m);
     handoffp(p);
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     gort_sched.nmidlelocked++;
     checkdead_locked();
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_note_sleep(&m->park);
     gort_note_clear(&m->park);
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     gort_sched.nmidlelocked--;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     if (m->nextp) {
         acquirep(m, m->nextp);
         m->nextp = NULL;
@@ -478,9 +478,9 @@ void gort_schedule(gort_m *m)
         if (!atomic_load(&gort_sched.stopping))
             handoffp(p);
         else {
-            gort_mutex_lock(&gort_sched.lock);
+            gort_rtlock_lock(&gort_sched.lock);
             pidle_put_locked(p);
-            gort_mutex_unlock(&gort_sched.lock);
+            gort_rtlock_unlock(&gort_sched.lock);
         }
     }
 }
@@ -493,10 +493,10 @@ void gort_sched_start_ms(void)
     sigdelset(&runtime_sigmask, SIGSEGV);
     sigdelset(&runtime_sigmask, SIGBUS);
     /* Ps other than P0 start idle; Ms are made when there is work. */
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     for (int32_t i = gort_sched.nprocs - 1; i >= 1; i--)
         pidle_put_locked(&gort_sched.allp[i]);
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_sysmon_start();
 }
 
@@ -504,10 +504,10 @@ void gort_sched_start_ms(void)
 void gort_sched_shutdown(void)
 {
     atomic_store(&gort_sched.stopping, true);
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     for (gort_m *m = gort_sched.allm; m; m = m->alllink)
         gort_note_wakeup(&m->park);
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_note_wakeup(&gort_m0.park);
     gort_note_wakeup(&gort_sched.sysmon_note);
 }
@@ -520,11 +520,11 @@ void gort_mstart(void)
     gort_minit(m);
     g0->status = GORT_G_RUNNING;
     m->curg = g0;
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     gort_sched.mcount++;
     gort_m0.alllink = gort_sched.allm;
     gort_sched.allm = &gort_m0;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     acquirep(m, &gort_sched.allp[0]);
     gort_sched_start_ms();
     gort_schedule(m);
@@ -532,12 +532,12 @@ void gort_mstart(void)
     /* m0: wait for every other M to end. */
     for (;;) {
         gort_note_clear(&gort_sched.m0_wait);
-        gort_mutex_lock(&gort_sched.lock);
+        gort_rtlock_lock(&gort_sched.lock);
         int32_t alive = gort_sched.nmalive;
         for (gort_m *om = gort_sched.allm; om; om = om->alllink)
             if (om != &gort_m0)
                 gort_note_wakeup(&om->park);
-        gort_mutex_unlock(&gort_sched.lock);
+        gort_rtlock_unlock(&gort_sched.lock);
         if (alive == 0)
             break;
         gort_note_tsleep(&gort_sched.m0_wait, 100 * 1000 * 1000);

@@ -81,7 +81,7 @@ struct stack_class {
     size_t ncold, capcold;
 };
 
-static gort_mutex stack_lock;
+static gort_rtlock stack_lock;
 static struct stack_class *classes;
 static struct stack_class *default_class;
 static enum guard_mode guard_mode;
@@ -297,9 +297,9 @@ gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
         p->nstackcache--;
         return slot_take(g->slab, g->slot);
     }
-    gort_mutex_lock(&stack_lock);
+    gort_rtlock_lock(&stack_lock);
     gort_g *g = alloc_locked(usable, err);
-    gort_mutex_unlock(&stack_lock);
+    gort_rtlock_unlock(&stack_lock);
     return g;
 }
 
@@ -342,14 +342,14 @@ void gort_stack_pcache_flush(gort_p *p)
 {
     if (!p->stackcache)
         return;
-    gort_mutex_lock(&stack_lock);
+    gort_rtlock_lock(&stack_lock);
     while (p->stackcache) {
         gort_g *g = p->stackcache;
         p->stackcache = g->schedlink;
         free_locked(default_class, g);
     }
     p->nstackcache = 0;
-    gort_mutex_unlock(&stack_lock);
+    gort_rtlock_unlock(&stack_lock);
 }
 
 void gort_stack_free(gort_p *p, gort_g *g)
@@ -357,14 +357,14 @@ void gort_stack_free(gort_p *p, gort_g *g)
     struct stack_class *c = g->slab->cls;
     if (p && c == default_class) {
         if (p->nstackcache >= PCACHE_MAX) {
-            gort_mutex_lock(&stack_lock);
+            gort_rtlock_lock(&stack_lock);
             while (p->nstackcache > PCACHE_MAX / 2) {
                 gort_g *old = p->stackcache;
                 p->stackcache = old->schedlink;
                 p->nstackcache--;
                 free_locked(c, old);
             }
-            gort_mutex_unlock(&stack_lock);
+            gort_rtlock_unlock(&stack_lock);
         }
         g->slab->state[g->slot] = SLOT_HOT;
         g->schedlink = p->stackcache;
@@ -372,9 +372,9 @@ void gort_stack_free(gort_p *p, gort_g *g)
         p->nstackcache++;
         return;
     }
-    gort_mutex_lock(&stack_lock);
+    gort_rtlock_lock(&stack_lock);
     free_locked(c, g);
-    gort_mutex_unlock(&stack_lock);
+    gort_rtlock_unlock(&stack_lock);
 }
 
 void gort_stack_release_all(void)

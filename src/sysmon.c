@@ -200,10 +200,10 @@ int gort_stats_get(gort_stats *st)
     st->procs = gort_sched.nprocs;
     st->idle_procs = atomic_load(&gort_sched.npidle);
     st->spinning_threads = atomic_load(&gort_sched.nmspinning);
-    gort_mutex_lock(&gort_sched.lock);
+    gort_rtlock_lock(&gort_sched.lock);
     st->threads = gort_sched.mcount;
     st->idle_threads = gort_sched.nmidle + gort_sched.nmidlelocked;
-    gort_mutex_unlock(&gort_sched.lock);
+    gort_rtlock_unlock(&gort_sched.lock);
     st->threads_failed = atomic_load(&gort_sched.nthreads_failed);
     st->global_runqueue = atomic_load(&gort_sched.gq_len);
     uint64_t spawned = 1, exited = 0;   /* the main goroutine */
