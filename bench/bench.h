@@ -30,13 +30,6 @@ static inline int64_t bench_n(int argc, char **argv, int64_t n)
     return n < 1 ? 1 : n;
 }
 
-/* P as the runtime sees it: GORT_MAXPROCS, else the CPU count the
- * scheduler would use.  Until the M:N scheduler lands gort runs one P. */
-static inline int bench_procs(void)
-{
-    return 1;
-}
-
 static inline void bench_fail(const char *name, const char *what)
 {
     fprintf(stderr, "%s: FAILED: %s\n", name, what);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <gort/common.h>
+#include <gort/chan.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -5,6 +5,8 @@
  * A P's runnable Gs, in the order they run:
  *   runnext   one G that runs before everything else: the parent parked
  *             by a child-first spawn, or a G handed a value by a channel.
+ *             A G it displaces goes to the front of the ring (LIFO for
+ *             continuations, as in a work-first scheduler).
  *   ring      GORT_RUNQ_SIZE slots.  The owner puts at the tail (a plain
  *             store published with release) and takes from the head; a
  *             thief takes half from the head.  Both heads move by CAS, so
@@ -39,6 +41,27 @@ static inline bool ring_put(gort_p *p, gort_g *g)
     p->runq[t & RING_MASK] = g;
     atomic_store_explicit(&p->runq_tail, t + 1, memory_order_release);
     return true;
+}
+
+/* Put g at the head of the ring: it runs before everything queued.  The
+ * owner writes the slot just below the head (no thief reads it: thieves
+ * read [head, tail)) and then moves the head down by CAS. */
+static inline bool ring_put_front(gort_p *p, gort_g *g)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
+        if (t - h >= GORT_RUNQ_SIZE)
+            return false;
+        p->runq[(h - 1) & RING_MASK] = g;
+        if (single_p()) {
+            atomic_store_explicit(&p->runq_head, h - 1, memory_order_relaxed);
+            return true;
+        }
+        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &h, h - 1,
+                                                  memory_order_release, memory_order_relaxed))
+            return true;
+    }
 }
 
 static inline gort_g *ring_get(gort_p *p)
@@ -118,7 +141,13 @@ void gort_runq_put_next(gort_p *p, gort_g *g)
     } else {
         old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
     }
-    if (old)
+    /* The G it displaces goes to the front, not the back: when a spawned
+     * child spawns in turn, its parent must not queue behind everything
+     * else, or a spawn tree runs breadth-first and keeps most of its
+     * goroutines (and their stacks) alive at once.  The front is also
+     * where thieves take from, and an older continuation is the bigger
+     * piece of work to move to another core. */
+    if (old && !ring_put_front(p, old))
         gort_runq_put(p, old);
 }
 

@@ -1,0 +1,581 @@
+/*
+ * chan.c - channels and select.
+ *
+ * A channel is a lock, a ring buffer of cap values, and two FIFO queues of
+ * waiting goroutines (sudogs: "a G waiting on a channel", on the waiting
+ * G's own stack, holding where its value lives).  The rules:
+ *
+ *   - a send finding a waiting receiver copies straight into the
+ *     receiver's destination and readies it into runnext: the sender
+ *     usually blocks or yields soon, and the receiver then runs on the
+ *     same core, cache-warm, without a thread being woken;
+ *   - a receive finding a waiting sender (only possible when the buffer is
+ *     full, or unbuffered) takes the oldest value and moves the sender's
+ *     value in behind it, so FIFO order holds;
+ *   - a blocked G's sudog is removed from the queue by whoever wakes it,
+ *     under the channel lock; the G itself touches it again only after it
+ *     has been readied.
+ *
+ * Select enqueues one sudog per case and parks once.  Several channels may
+ * try to wake it at the same moment; the sudogs of one select share a
+ * select_state, and a waker claims the select with a CAS on its `done`
+ * flag before using a sudog (the losers skip it as stale).  The woken
+ * select locks its channels again and removes its other sudogs.
+ *
+ * Locks: one per channel, a leaf except that select takes several, always
+ * in address order (each channel once), so two selects over the same
+ * channels cannot deadlock.  With GORT_MAXPROCS=1 only the M holding the
+ * single P runs goroutine code, and channel operations are goroutine-only,
+ * so the P already serialises them: the channel locks are skipped.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "gort/chan.h"
+
+typedef struct sudog sudog;
+struct select_state {
+    _Atomic uint32_t done;   /* 0 until a waker claims the select */
+    sudog *winner;
+};
+
+struct sudog {
+    gort_g *g;
+    sudog *next, *prev;
+    sudog *readylink;        /* close(): the list of Gs to wake */
+    void *elem;
+    struct select_state *sel;
+    uint32_t case_index;
+    bool success;            /* woken by a value (or a receiver), not close */
+};
+
+typedef struct waitq {
+    sudog *first, *last;
+} waitq;
+
+struct gort_chan {
+    gort_rtlock lock;
+    _Atomic uint32_t refs;
+    uint32_t elemsize;
+    uint32_t cap;
+    uint32_t count;
+    uint32_t sendx, recvx;
+    bool closed;
+    waitq recvq, sendq;
+    char buf[];
+};
+
+/* ---- locking ------------------------------------------------------------ */
+
+static inline bool need_locks(void)
+{
+    return gort_sched.nprocs > 1;
+}
+
+static inline void chan_lock(gort_chan *c)
+{
+    if (need_locks())
+        gort_rtlock_lock(&c->lock);
+}
+
+static inline void chan_unlock(gort_chan *c)
+{
+    if (need_locks())
+        gort_rtlock_unlock(&c->lock);
+}
+
+static void chan_unlock_cb(void *c)
+{
+    chan_unlock(c);
+}
+
+/* ---- wait queues -------------------------------------------------------- */
+
+static void enqueue(waitq *q, sudog *sg)
+{
+    sg->next = NULL;
+    sg->prev = q->last;
+    if (q->last)
+        q->last->next = sg;
+    else
+        q->first = sg;
+    q->last = sg;
+}
+
+static void unlink_sg(waitq *q, sudog *sg)
+{
+    if (sg->prev)
+        sg->prev->next = sg->next;
+    else
+        q->first = sg->next;
+    if (sg->next)
+        sg->next->prev = sg->prev;
+    else
+        q->last = sg->prev;
+    sg->next = sg->prev = NULL;
+}
+
+/* The first waiter that can still be woken; select sudogs whose select
+ * was already claimed elsewhere are dropped. */
+static sudog *dequeue(waitq *q)
+{
+    for (;;) {
+        sudog *sg = q->first;
+        if (!sg)
+            return NULL;
+        unlink_sg(q, sg);
+        if (sg->sel) {
+            uint32_t zero = 0;
+            if (!atomic_compare_exchange_strong(&sg->sel->done, &zero, 1))
+                continue;
+            sg->sel->winner = sg;
+        }
+        return sg;
+    }
+}
+
+/* ---- life --------------------------------------------------------------- */
+
+gort_chan *gort_chan_new(size_t elem_size, size_t capacity)
+{
+    if (elem_size > GORT_CHAN_ELEM_MAX || capacity > (1u << 31))
+        return NULL;
+    size_t bytes = sizeof(gort_chan) + elem_size * capacity;
+    gort_chan *c = calloc(1, bytes);
+    if (!c)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->elemsize = (uint32_t)elem_size;
+    c->cap = (uint32_t)capacity;
+    return c;
+}
+
+gort_chan *gort_chan_retain(gort_chan *c)
+{
+    if (c)
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void gort_chan_release(gort_chan *c)
+{
+    if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (c->recvq.first || c->sendq.first)
+        gort_throw_call("gort_chan_release", "channel freed while goroutines are blocked on it");
+    free(c);
+}
+
+size_t gort_chan_len(gort_chan *c)
+{
+    return c ? __atomic_load_n(&c->count, __ATOMIC_RELAXED) : 0;
+}
+
+size_t gort_chan_cap(gort_chan *c)
+{
+    return c ? c->cap : 0;
+}
+
+/* ---- the operations, with the channel locked ---------------------------- */
+
+static inline void *slot(gort_chan *c, uint32_t i)
+{
+    return c->buf + (size_t)i * c->elemsize;
+}
+
+static inline void copy_elem(gort_chan *c, void *dst, const void *src)
+{
+    if (dst && c->elemsize)
+        memcpy(dst, src, c->elemsize);
+}
+
+static inline void zero_elem(gort_chan *c, void *dst)
+{
+    if (dst && c->elemsize)
+        memset(dst, 0, c->elemsize);
+}
+
+/* Hand elem to a waiting receiver; returns the G to ready. */
+static inline gort_g *send_to(gort_chan *c, sudog *sg, const void *elem)
+{
+    copy_elem(c, sg->elem, elem);
+    sg->success = true;
+    return sg->g;
+}
+
+/* Take a value while a sender waits (buffer full, or unbuffered). */
+static inline gort_g *recv_from(gort_chan *c, sudog *sg, void *elem)
+{
+    if (c->cap == 0) {
+        copy_elem(c, elem, sg->elem);
+    } else {
+        void *s = slot(c, c->recvx);
+        copy_elem(c, elem, s);
+        copy_elem(c, s, sg->elem);
+        if (++c->recvx == c->cap)
+            c->recvx = 0;
+        c->sendx = c->recvx;
+    }
+    sg->success = true;
+    return sg->g;
+}
+
+static inline void buf_put(gort_chan *c, const void *elem)
+{
+    copy_elem(c, slot(c, c->sendx), elem);
+    if (++c->sendx == c->cap)
+        c->sendx = 0;
+    c->count++;
+}
+
+static inline void buf_take(gort_chan *c, void *elem)
+{
+    copy_elem(c, elem, slot(c, c->recvx));
+    if (++c->recvx == c->cap)
+        c->recvx = 0;
+    c->count--;
+}
+
+static noreturn void block_forever(const char *reason)
+{
+    gort_park(reason, NULL, NULL);
+    gort_throw("goroutine blocked on a nil channel was woken");
+}
+
+/* 1 done (readied *wake if non-NULL), 0 would block.  Locked on entry,
+ * unlocked on return 1. */
+static inline int try_send_locked(gort_chan *c, const void *elem, const char *call)
+{
+    if (unlikely(c->closed)) {
+        chan_unlock(c);
+        gort_throw_call(call, "send on closed channel");
+    }
+    sudog *sg = dequeue(&c->recvq);
+    if (sg) {
+        gort_g *g = send_to(c, sg, elem);
+        chan_unlock(c);
+        gort_ready(g, true);
+        return 1;
+    }
+    if (c->count < c->cap) {
+        buf_put(c, elem);
+        chan_unlock(c);
+        return 1;
+    }
+    return 0;
+}
+
+static inline int try_recv_locked(gort_chan *c, void *elem, bool *ok)
+{
+    sudog *sg = dequeue(&c->sendq);
+    if (sg) {
+        gort_g *g = recv_from(c, sg, elem);
+        chan_unlock(c);
+        gort_ready(g, true);
+        *ok = true;
+        return 1;
+    }
+    if (c->count > 0) {
+        buf_take(c, elem);
+        chan_unlock(c);
+        *ok = true;
+        return 1;
+    }
+    if (c->closed) {
+        chan_unlock(c);
+        zero_elem(c, elem);
+        *ok = false;
+        return 1;
+    }
+    return 0;
+}
+
+void gort_chan_send(gort_chan *c, const void *elem)
+{
+    gort_g *g = gort_need_g("gort_chan_send");
+    if (!c)
+        block_forever("chan send (nil chan)");
+    chan_lock(c);
+    if (try_send_locked(c, elem, "gort_chan_send"))
+        return;
+    sudog me = {.g = g, .elem = (void *)elem};
+    enqueue(&c->sendq, &me);
+    gort_park("chan send", chan_unlock_cb, c);
+    if (!me.success)
+        gort_throw_call("gort_chan_send", "send on closed channel");
+}
+
+bool gort_chan_recv(gort_chan *c, void *elem)
+{
+    gort_g *g = gort_need_g("gort_chan_recv");
+    bool ok;
+    if (!c)
+        block_forever("chan receive (nil chan)");
+    chan_lock(c);
+    if (try_recv_locked(c, elem, &ok))
+        return ok;
+    sudog me = {.g = g, .elem = elem};
+    enqueue(&c->recvq, &me);
+    gort_park("chan receive", chan_unlock_cb, c);
+    return me.success;
+}
+
+int gort_chan_try_send(gort_chan *c, const void *elem)
+{
+    gort_need_g("gort_chan_try_send");
+    if (!c)
+        return 0;
+    chan_lock(c);
+    if (try_send_locked(c, elem, "gort_chan_try_send"))
+        return 1;
+    chan_unlock(c);
+    return 0;
+}
+
+int gort_chan_try_recv(gort_chan *c, void *elem, bool *ok)
+{
+    gort_need_g("gort_chan_try_recv");
+    bool dummy;
+    if (!ok)
+        ok = &dummy;
+    if (!c)
+        return 0;
+    chan_lock(c);
+    if (try_recv_locked(c, elem, ok))
+        return 1;
+    chan_unlock(c);
+    return 0;
+}
+
+void gort_chan_close(gort_chan *c)
+{
+    gort_need_g("gort_chan_close");
+    if (!c)
+        gort_throw_call("gort_chan_close", "close of nil channel");
+    chan_lock(c);
+    if (c->closed) {
+        chan_unlock(c);
+        gort_throw_call("gort_chan_close", "close of closed channel");
+    }
+    c->closed = true;
+    sudog *wake = NULL, *sg;
+    while ((sg = dequeue(&c->recvq))) {
+        zero_elem(c, sg->elem);
+        sg->success = false;
+        sg->readylink = wake;
+        wake = sg;
+    }
+    while ((sg = dequeue(&c->sendq))) {
+        sg->success = false;
+        sg->readylink = wake;
+        wake = sg;
+    }
+    chan_unlock(c);
+    while (wake) {
+        sg = wake;
+        wake = sg->readylink;   /* read before the G may run and reuse its stack */
+        gort_ready(sg->g, false);
+    }
+}
+
+/* ---- select --------------------------------------------------------------- */
+
+#define SELECT_STACK_CASES 16
+#define SELECT_MAX_CASES 65536
+
+struct select_ctx {
+    gort_select_case *cases;
+    uint16_t *lockorder;    /* case indices with a channel, by address */
+    size_t nlock;
+};
+
+static int by_chan_address(const void *a, const void *b, void *arg)
+{
+    gort_select_case *cases = arg;
+    uintptr_t x = (uintptr_t)cases[*(const uint16_t *)a].chan;
+    uintptr_t y = (uintptr_t)cases[*(const uint16_t *)b].chan;
+    return x < y ? -1 : x > y;
+}
+
+static void sellock(struct select_ctx *s)
+{
+    if (!need_locks())
+        return;
+    gort_chan *last = NULL;
+    for (size_t i = 0; i < s->nlock; i++) {
+        gort_chan *c = s->cases[s->lockorder[i]].chan;
+        if (c != last)
+            gort_rtlock_lock(&c->lock);
+        last = c;
+    }
+}
+
+static void selunlock(struct select_ctx *s)
+{
+    if (!need_locks())
+        return;
+    /* Backwards: the first lock is released last. */
+    gort_chan *last = NULL;
+    for (size_t i = s->nlock; i-- > 0;) {
+        gort_chan *c = s->cases[s->lockorder[i]].chan;
+        if (c != last)
+            gort_rtlock_unlock(&c->lock);
+        last = c;
+    }
+}
+
+static void selunlock_cb(void *s)
+{
+    selunlock(s);
+}
+
+static uint32_t fastrand(void)
+{
+    gort_p *p = gort_getg()->m->p;
+    uint32_t x = p->rand ? p->rand : (uint32_t)(p->id + 1) * 2654435761u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    p->rand = x;
+    return x;
+}
+
+/* Pass 1: do the first ready case in poll order.  Returns its index, or
+ * -1 with the channels still locked. */
+static int select_ready(struct select_ctx *s, uint16_t *pollorder, size_t npoll)
+{
+    for (size_t k = 0; k < npoll; k++) {
+        uint16_t i = pollorder[k];
+        gort_select_case *cas = &s->cases[i];
+        gort_chan *c = cas->chan;
+        gort_g *wake = NULL;
+        if (cas->dir == GORT_SELECT_SEND) {
+            if (unlikely(c->closed)) {
+                selunlock(s);
+                gort_throw_call("gort_select", "send on closed channel");
+            }
+            sudog *sg = dequeue(&c->recvq);
+            if (sg)
+                wake = send_to(c, sg, cas->elem);
+            else if (c->count < c->cap)
+                buf_put(c, cas->elem);
+            else
+                continue;
+        } else {
+            sudog *sg = dequeue(&c->sendq);
+            if (sg) {
+                wake = recv_from(c, sg, cas->elem);
+                cas->ok = true;
+            } else if (c->count > 0) {
+                buf_take(c, cas->elem);
+                cas->ok = true;
+            } else if (c->closed) {
+                zero_elem(c, cas->elem);
+                cas->ok = false;
+            } else {
+                continue;
+            }
+        }
+        selunlock(s);
+        if (wake)
+            gort_ready(wake, true);
+        return i;
+    }
+    return -1;
+}
+
+static int select_block(struct select_ctx *s, sudog *sgs)
+{
+    gort_g *g = gort_getg();
+    struct select_state st;
+    atomic_init(&st.done, 0);
+    st.winner = NULL;
+    for (size_t k = 0; k < s->nlock; k++) {
+        uint16_t i = s->lockorder[k];
+        gort_select_case *cas = &s->cases[i];
+        sudog *sg = &sgs[i];
+        *sg = (sudog){.g = g, .elem = cas->elem, .sel = &st, .case_index = i};
+        enqueue(cas->dir == GORT_SELECT_SEND ? &cas->chan->sendq : &cas->chan->recvq, sg);
+    }
+    gort_park("select", selunlock_cb, s);
+
+    sellock(s);
+    sudog *win = st.winner;
+    for (size_t k = 0; k < s->nlock; k++) {
+        uint16_t i = s->lockorder[k];
+        gort_select_case *cas = &s->cases[i];
+        if (&sgs[i] == win)
+            continue;
+        waitq *q = cas->dir == GORT_SELECT_SEND ? &cas->chan->sendq : &cas->chan->recvq;
+        if (sgs[i].prev || q->first == &sgs[i])
+            unlink_sg(q, &sgs[i]);
+    }
+    selunlock(s);
+    gort_select_case *cas = &s->cases[win->case_index];
+    if (cas->dir == GORT_SELECT_SEND) {
+        if (!win->success)
+            gort_throw_call("gort_select", "send on closed channel");
+    } else {
+        cas->ok = win->success;
+    }
+    return (int)win->case_index;
+}
+
+int gort_select(gort_select_case *cases, size_t ncases, bool block)
+{
+    gort_need_g("gort_select");
+    if (ncases > SELECT_MAX_CASES)
+        gort_throw_call("gort_select", "%zu cases (at most %d)", ncases, SELECT_MAX_CASES);
+
+    uint16_t stack_orders[2 * SELECT_STACK_CASES];
+    sudog stack_sgs[SELECT_STACK_CASES];
+    uint16_t *orders = stack_orders;
+    sudog *sgs = stack_sgs;
+    if (ncases > SELECT_STACK_CASES) {
+        orders = malloc(2 * ncases * sizeof *orders);
+        sgs = malloc(ncases * sizeof *sgs);
+        if (!orders || !sgs)
+            gort_throw_call("gort_select", "out of memory for %zu cases", ncases);
+    }
+    uint16_t *pollorder = orders, *lockorder = orders + ncases;
+
+    /* A uniformly random permutation of the cases that have a channel. */
+    size_t n = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        if (!cases[i].chan)
+            continue;
+        size_t j = fastrand() % (n + 1);
+        pollorder[n] = pollorder[j];
+        pollorder[j] = (uint16_t)i;
+        n++;
+    }
+    memcpy(lockorder, pollorder, n * sizeof *lockorder);
+    if (need_locks() && n > 1)
+        qsort_r(lockorder, n, sizeof *lockorder, by_chan_address, cases);
+
+    struct select_ctx s = {.cases = cases, .lockorder = lockorder, .nlock = n};
+    int chosen;
+    if (n == 0) {
+        if (!block) {
+            chosen = -1;
+            goto out;
+        }
+        block_forever("select (no cases)");
+    }
+    sellock(&s);
+    chosen = select_ready(&s, pollorder, n);
+    if (chosen < 0) {
+        if (!block) {
+            selunlock(&s);
+            goto out;
+        }
+        chosen = select_block(&s, sgs);
+    }
+out:
+    if (orders != stack_orders) {
+        free(orders);
+        free(sgs);
+    }
+    return chosen;
+}
