@@ -25,6 +25,7 @@
 
 #include <gort/common.h>
 #include <gort/chan.h>
+#include <gort/time.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -348,6 +348,15 @@ int gort_chan_try_recv(gort_chan *c, void *elem, bool *ok)
     return 0;
 }
 
+/* For the runtime (timer functions, on an M holding a P, possibly on
+ * g0): a non-blocking send that never throws. */
+void gort_chan_offer(gort_chan *c, const void *elem)
+{
+    chan_lock(c);
+    if (c->closed || !try_send_locked(c, elem, "timer"))
+        chan_unlock(c);
+}
+
 void gort_chan_close(gort_chan *c)
 {
     gort_need_g("gort_chan_close");

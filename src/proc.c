@@ -121,11 +121,14 @@ static inline gort_g *next_local(gort_m *m)
     uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
     gort_g *next = NULL;
-    if (unlikely(tick % 61 == 0) &&
-        atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
-        gort_rtlock_lock(&gort_sched.lock);
-        next = gort_gq_get_locked(p);
-        gort_rtlock_unlock(&gort_sched.lock);
+    if (unlikely(tick % 61 == 0)) {
+        if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
+            gort_timers_run(p, gort_nanotime());
+        if (atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
+            gort_rtlock_lock(&gort_sched.lock);
+            next = gort_gq_get_locked(p);
+            gort_rtlock_unlock(&gort_sched.lock);
+        }
     }
     if (!next)
         next = gort_runq_get(p);

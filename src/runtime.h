@@ -44,6 +44,7 @@
 #include "gort/cgo.h"
 #include "layout.h"
 #include "lock.h"
+#include "timer.h"
 
 #define GORT_INTERNAL __attribute__((visibility("hidden")))
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -118,6 +119,7 @@ struct gort_m {
     bool spinning;         /* looking for work without having found any */
     bool exiting;          /* leave the scheduler loop and end the thread */
     bool is_sysmon;
+    bool in_midle;         /* [L] on the idle M list */
     uintptr_t tls[8];      /* ThreadStart.tls points here */
 };
 
@@ -151,7 +153,12 @@ struct gort_p {
     gort_g *stackcache;
     uint32_t nstackcache;
     uint32_t rand;
-    /* statistics (stats.c) */
+    /* timers (timer.c) */
+    gort_rtlock timers_lock;
+    struct gort_rt_timer **timers;   /* binary heap by when */
+    uint32_t ntimers, ctimers;
+    _Atomic int64_t timer0_when;     /* earliest deadline, 0 if none */
+    /* statistics (sysmon.c) */
     _Atomic uint64_t nspawn, nexit, nsteal, nstolen_from;
 };
 
@@ -185,6 +192,9 @@ struct gort_sched {
     /* Global run queue [L]: Gs made ready off any P, and locked Gs. */
     gort_g *gq_head, *gq_tail;
     _Atomic int64_t gq_len;
+    /* the one M sleeping until the next timer [L] */
+    gort_m *timer_sleeper;
+    int64_t timer_sleep_until;
     /* sysmon */
     gort_note sysmon_note;
     _Atomic bool sysmon_sleeping;
@@ -265,6 +275,9 @@ GORT_INTERNAL gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next)
 GORT_INTERNAL void gort_gq_put_locked(gort_g *g);
 GORT_INTERNAL gort_g *gort_gq_get_locked(gort_p *p);
 GORT_INTERNAL void gort_gq_put(gort_g *g);
+
+/* chan.c */
+GORT_INTERNAL void gort_chan_offer(gort_chan *c, const void *elem);
 
 /* sched.c: Ms, Ps, finding work */
 GORT_INTERNAL void gort_sched_start_ms(void);

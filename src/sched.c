@@ -72,8 +72,19 @@ static gort_m *midle_get_locked(void)
     if (m) {
         gort_sched.midle = m->schedlink;
         gort_sched.nmidle--;
+        m->in_midle = false;
     }
     return m;
+}
+
+static void midle_remove_locked(gort_m *m)
+{
+    gort_m **pp = &gort_sched.midle;
+    while (*pp != m)
+        pp = &(*pp)->schedlink;
+    *pp = m->schedlink;
+    gort_sched.nmidle--;
+    m->in_midle = false;
 }
 
 static void acquirep(gort_m *m, gort_p *p)
@@ -267,22 +278,52 @@ static void checkdead_locked(void)
                   gort_sched.nmsys;
     if (run > 0 || atomic_load(&gort_sched.stopping))
         return;
-    if (atomic_load(&gort_sched.gq_len) > 0)
-        return;
+    if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0)
+        return;   /* a timer will wake somebody */
     gort_rtlock_unlock(&gort_sched.lock);
     gort_deadlock();
 }
 
-/* Sleep until an M hands this one a P (m->nextp). */
-static void stopm(gort_m *m)
+/* Sleep until an M hands this one a P (m->nextp).  With timers pending,
+ * one idle M sleeps only until the earliest: it then returns without a P
+ * (m->nextp NULL) to run them. */
+static void stopm(gort_m *m, bool for_timers)
 {
     gort_rtlock_lock(&gort_sched.lock);
     m->schedlink = gort_sched.midle;
     gort_sched.midle = m;
     gort_sched.nmidle++;
+    m->in_midle = true;
     checkdead_locked();
+    int64_t until = 0;
+    if (for_timers && !gort_sched.timer_sleeper && !atomic_load(&gort_sched.stopping)) {
+        until = gort_timers_next();
+        if (until) {
+            gort_sched.timer_sleeper = m;
+            gort_sched.timer_sleep_until = until;
+        }
+    }
     gort_rtlock_unlock(&gort_sched.lock);
     gort_cgo_idle_yield();
+    if (!until) {
+        gort_note_sleep(&m->park);
+        gort_note_clear(&m->park);
+        return;
+    }
+    gort_note_tsleep(&m->park, until - gort_nanotime());
+    gort_rtlock_lock(&gort_sched.lock);
+    if (gort_sched.timer_sleeper == m)
+        gort_sched.timer_sleeper = NULL;
+    if (m->in_midle) {
+        /* Timed out, or poked about an earlier timer: nobody handed us a
+         * P.  Leave the idle list; the caller goes looking. */
+        midle_remove_locked(m);
+        gort_rtlock_unlock(&gort_sched.lock);
+        gort_note_clear(&m->park);
+        return;
+    }
+    gort_rtlock_unlock(&gort_sched.lock);
+    /* Taken off the list by a waker: its wake-up (with a P) is coming. */
     gort_note_sleep(&m->park);
     gort_note_clear(&m->park);
 }
@@ -344,6 +385,9 @@ static gort_g *findrunnable(gort_m *m)
         if (atomic_load(&gort_sched.stopping) || m->exiting)
             return NULL;
         gort_p *p = m->p;
+        if (gort_timers_next() != 0) {
+            gort_timers_run_all(gort_nanotime());
+        }
         gort_g *g = gort_runq_get(p);
         if (g)
             return g;
@@ -395,13 +439,27 @@ static gort_g *findrunnable(gort_m *m)
                 }
             }
         }
-        stopm(m);
-        if (m->nextp) {
-            acquirep(m, m->nextp);
-            m->nextp = NULL;
-        } else {
-            /* Woken to leave (the runtime is stopping). */
-            return NULL;
+        /* Sleep.  If woken for timers without a P, take an idle one and
+         * look again; if every P is busy their own Ms run their timers,
+         * and this M sleeps until handed a P. */
+        bool for_timers = true;
+        for (;;) {
+            stopm(m, for_timers);
+            if (m->nextp) {
+                acquirep(m, m->nextp);
+                m->nextp = NULL;
+                break;
+            }
+            if (atomic_load(&gort_sched.stopping) || m->exiting)
+                return NULL;
+            gort_rtlock_lock(&gort_sched.lock);
+            p = pidle_get_locked();
+            gort_rtlock_unlock(&gort_sched.lock);
+            if (p) {
+                acquirep(m, p);
+                break;
+            }
+            for_timers = false;
         }
     }
 }
@@ -453,7 +511,7 @@ void gort_schedule(gort_m *m)
         }
         if (!m->p) {
             /* Came back from handing our P to a wired M. */
-            stopm(m);
+            stopm(m, false);
             if (!m->nextp)
                 continue;
             acquirep(m, m->nextp);
@@ -558,6 +616,8 @@ int gort_rt0_exit(void)
         }
     }
     gort_sched.allm = NULL;
+    for (int32_t i = 0; i < gort_sched.nprocs; i++)
+        gort_timers_free(&gort_sched.allp[i]);
     gort_stack_release_all();
     gort_mfini(m);
     gort_signal_fini();

@@ -1,0 +1,229 @@
+/*
+ * time.c - the public time API: gort_sleep, timer and ticker channels.
+ *
+ * All of it is built on the runtime timers of timer.c.  gort_sleep parks
+ * the goroutine with a timer (on its own stack) whose function readies it.
+ * Timer and ticker channels have capacity 1 and are fed by a non-blocking
+ * offer, so a timer never blocks the M that runs it; a ticker whose
+ * reader is slow drops ticks instead of queueing them.
+ */
+#include <stdlib.h>
+
+#include "runtime.h"
+#include "gort/time.h"
+
+struct gort_timer {
+    gort_rt_timer rt;
+    gort_chan *c;
+};
+
+struct gort_ticker {
+    gort_rt_timer rt;
+    gort_chan *c;
+};
+
+int64_t gort_now(void)
+{
+    return gort_nanotime();
+}
+
+static void wake_sleeper(void *g)
+{
+    gort_ready(g, false);
+}
+
+/* Runs once the sleeping G is off the CPU: starting the timer any earlier
+ * would let another M fire it and ready a G that is still running. */
+static void start_sleep_timer(void *t)
+{
+    gort_timer_start(t, ((gort_rt_timer *)t)->when);
+}
+
+void gort_sleep(int64_t ns)
+{
+    gort_g *g = gort_need_g("gort_sleep");
+    if (ns <= 0)
+        return;
+    gort_rt_timer t = {.f = wake_sleeper, .arg = g, .self_managed = true,
+                       .when = gort_nanotime() + ns};
+    gort_park("sleep", start_sleep_timer, &t);
+}
+
+/* Send the time on a timer channel if there is room. */
+static void offer_time(gort_chan *c)
+{
+    int64_t now = gort_nanotime();
+    gort_chan_offer(c, &now);
+}
+
+/* ---- gort_after: a one-shot timer that frees itself -------------------- */
+
+struct after {
+    gort_rt_timer rt;   /* first: the timer's arg is the struct itself */
+    gort_chan *c;
+};
+
+static void after_fire(void *arg)
+{
+    struct after *a = arg;
+    offer_time(a->c);
+    gort_chan_release(a->c);
+    free(a);
+}
+
+gort_chan *gort_after(int64_t ns)
+{
+    struct after *a = calloc(1, sizeof *a);
+    gort_chan *c = gort_chan_new(sizeof(int64_t), 1);
+    if (!a || !c) {
+        free(a);
+        gort_chan_release(c);
+        return NULL;
+    }
+    a->c = gort_chan_retain(c);
+    a->rt.f = after_fire;
+    a->rt.arg = a;
+    a->rt.self_managed = true;
+    gort_timer_start(&a->rt, gort_nanotime() + (ns > 0 ? ns : 0));
+    return c;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void timer_fire(void *arg)
+{
+    offer_time(((gort_timer *)arg)->c);
+}
+
+gort_timer *gort_timer_new(int64_t ns)
+{
+    gort_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->c = gort_chan_new(sizeof(int64_t), 1);
+    if (!t->c) {
+        free(t);
+        return NULL;
+    }
+    t->rt.f = timer_fire;
+    t->rt.arg = t;
+    gort_timer_start(&t->rt, gort_nanotime() + (ns > 0 ? ns : 0));
+    return t;
+}
+
+gort_chan *gort_timer_chan(gort_timer *t)
+{
+    return t ? t->c : NULL;
+}
+
+bool gort_timer_stop(gort_timer *t)
+{
+    return t && gort_timer_cancel(&t->rt);
+}
+
+bool gort_timer_reset(gort_timer *t, int64_t ns)
+{
+    if (!t)
+        return false;
+    bool was = gort_timer_cancel(&t->rt);
+    gort_timer_wait_idle(&t->rt);
+    gort_timer_start(&t->rt, gort_nanotime() + (ns > 0 ? ns : 0));
+    return was;
+}
+
+void gort_timer_free(gort_timer *t)
+{
+    if (!t)
+        return;
+    gort_timer_cancel(&t->rt);
+    gort_timer_wait_idle(&t->rt);
+    gort_chan_release(t->c);
+    free(t);
+}
+
+/* ---- tickers ------------------------------------------------------------ */
+
+static void ticker_fire(void *arg)
+{
+    offer_time(((gort_ticker *)arg)->c);
+}
+
+gort_ticker *gort_ticker_new(int64_t period_ns)
+{
+    if (period_ns <= 0)
+        return NULL;
+    gort_ticker *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->c = gort_chan_new(sizeof(int64_t), 1);
+    if (!t->c) {
+        free(t);
+        return NULL;
+    }
+    t->rt.f = ticker_fire;
+    t->rt.arg = t;
+    t->rt.period = period_ns;
+    gort_timer_start(&t->rt, gort_nanotime() + period_ns);
+    return t;
+}
+
+gort_chan *gort_ticker_chan(gort_ticker *t)
+{
+    return t ? t->c : NULL;
+}
+
+void gort_ticker_stop(gort_ticker *t)
+{
+    if (t)
+        gort_timer_cancel(&t->rt);
+}
+
+void gort_ticker_reset(gort_ticker *t, int64_t period_ns)
+{
+    if (!t)
+        return;
+    if (period_ns <= 0)
+        gort_throw_call("gort_ticker_reset", "non-positive period %lld", (long long)period_ns);
+    gort_timer_cancel(&t->rt);
+    gort_timer_wait_idle(&t->rt);
+    t->rt.period = period_ns;
+    gort_timer_start(&t->rt, gort_nanotime() + period_ns);
+}
+
+void gort_ticker_free(gort_ticker *t)
+{
+    if (!t)
+        return;
+    gort_timer_cancel(&t->rt);
+    gort_timer_wait_idle(&t->rt);
+    gort_chan_release(t->c);
+    free(t);
+}
+
+/* ---- timed receive ------------------------------------------------------ */
+
+int gort_chan_recv_timeout(gort_chan *c, void *elem, bool *ok, int64_t timeout_ns)
+{
+    gort_need_g("gort_chan_recv_timeout");
+    bool dummy;
+    if (!ok)
+        ok = &dummy;
+    if (gort_chan_try_recv(c, elem, ok))
+        return 1;
+    if (timeout_ns <= 0)
+        return 0;
+    gort_chan *after = gort_after(timeout_ns);
+    if (!after)
+        gort_throw_call("gort_chan_recv_timeout", "out of memory for a timer");
+    gort_select_case cases[2] = {
+        {.chan = c, .dir = GORT_SELECT_RECV, .elem = elem},
+        {.chan = after, .dir = GORT_SELECT_RECV, .elem = NULL},
+    };
+    int i = gort_select(cases, 2, true);
+    gort_chan_release(after);
+    if (i == 0) {
+        *ok = cases[0].ok;
+        return 1;
+    }
+    return 0;
+}
