@@ -162,6 +162,9 @@ int gort_main(int argc, char **argv, void (*main_fn)(void *), void *arg)
 
     int status = gort_rt0_go(argc, argv);
 
+    /* gort_args() reports argc 0 and argv NULL outside gort_main. */
+    gort_sched.argc = 0;
+    gort_sched.argv = NULL;
     atomic_store(&entered, false);
     return status;
 }

@@ -147,7 +147,7 @@ static void g_prepare(gort_g *g)
 {
     uintptr_t top = g->stack_hi & ~(uintptr_t)15;
     uint64_t *ctx = (uint64_t *)(top - 24 - (GORT_CTX_SIZE - 8));
-    memset(ctx, 0, GORT_CTX_SIZE + 24);
+    memset(ctx, 0, top - (uintptr_t)ctx);   /* up to, not into, the descriptor */
     ctx[GORT_CTX_FPCSR / 8] = GORT_MXCSR_INIT | ((uint64_t)GORT_FPUCW_INIT << 32);
     ctx[GORT_CTX_R12 / 8] = (uint64_t)(uintptr_t)g;
     ctx[GORT_CTX_PC / 8] = (uint64_t)(uintptr_t)gort_gostart_pc;

@@ -1,0 +1,120 @@
+/*
+ * util.h - helpers shared by gort's Criterion suites.
+ *
+ *   run_child      run a scenario in a forked child, capture its stderr,
+ *                  return its exit status (or -signal): fatal errors end
+ *                  the process, so their status and message are checked
+ *                  from the outside.
+ *   maps_count     lines in /proc/self/maps (one per mapping).
+ *   run_main       gort_main with a fixed argv, for tests that do not care.
+ *   guard_madvise_supported   whether this kernel has MADV_GUARD_INSTALL.
+ *
+ * Every test runs in its own process (Criterion), so globals start fresh.
+ */
+#ifndef GORT_TESTS_UTIL_H
+#define GORT_TESTS_UTIL_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gort.h>
+
+/*
+ * Fork; in the child send stderr (and stdout) into a pipe, disable core
+ * dumps, call fn() and exit 0 if it returns.  Signal actions are
+ * inherited as they are: a child forked inside a running runtime keeps
+ * gort's fault handler.  The parent reads the child's output into errbuf (NUL
+ * terminated, truncated to n - 1 bytes) and returns WEXITSTATUS, or
+ * -WTERMSIG if the child was killed by a signal (-1000 if fork failed).
+ */
+static inline int run_child(void (*fn)(void), char *errbuf, size_t n)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1000;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1000;
+    if (pid == 0) {
+        struct rlimit nocore = {0, 0};
+        setrlimit(RLIMIT_CORE, &nocore);
+        close(fds[0]);
+        dup2(fds[1], 2);
+        dup2(fds[1], 1);
+        close(fds[1]);
+        fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        char tmp[512];
+        ssize_t r = read(fds[0], tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r;
+        if (n > 0 && len + take > n - 1)
+            take = n - 1 - len;
+        if (take > 0)
+            memcpy(errbuf + len, tmp, take);
+        len += take;
+    }
+    if (n > 0)
+        errbuf[len] = '\0';
+    close(fds[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1000;
+    if (WIFSIGNALED(st))
+        return -WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+static inline int maps_count(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    int n = 0, c, last = '\n';
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n')
+            n++;
+        last = c;
+    }
+    if (last != '\n')
+        n++;
+    fclose(f);
+    return n;
+}
+
+static inline int run_main(void (*fn)(void *), void *arg)
+{
+    static char *argv[] = {"gort-test", NULL};
+    return gort_main(1, argv, fn, arg);
+}
+
+static inline int guard_madvise_supported(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    int ok = madvise(p, (size_t)pg, 102 /* MADV_GUARD_INSTALL */) == 0;
+    munmap(p, (size_t)pg * 2);
+    return ok;
+}
+
+#endif
