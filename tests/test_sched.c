@@ -23,7 +23,15 @@
 #include "runtime.h"
 #include "util.h"
 
-TestSuite(sched, .timeout = 90);
+/* These tests pin down run order (FIFO, child-first, exact id sequences)
+ * and use plain counters, which only one P makes deterministic; the
+ * multi-P scheduler has its own suite (test_mn.c). */
+static void one_p(void)
+{
+    setenv("GORT_MAXPROCS", "1", 1);
+}
+
+TestSuite(sched, .timeout = 90, .init = one_p);
 
 /* ---- FIFO order ------------------------------------------------------- */
 
