@@ -33,6 +33,7 @@
 
 #include "runtime.h"
 #include "gort/chan.h"
+#include "runq.h"
 
 typedef struct sudog sudog;
 struct select_state {
@@ -87,7 +88,16 @@ static inline void chan_unlock(gort_chan *c)
 
 static void chan_unlock_cb(void *c)
 {
-    chan_unlock(c);
+    gort_rtlock_unlock(&((gort_chan *)c)->lock);
+}
+
+/* Park on c: its lock is released once the G is off the CPU. */
+static inline void chan_park(gort_chan *c, const char *reason)
+{
+    if (need_locks())
+        gort_park(reason, chan_unlock_cb, c);
+    else
+        gort_park(reason, NULL, NULL);
 }
 
 /* ---- wait queues -------------------------------------------------------- */
@@ -186,8 +196,23 @@ static inline void *slot(gort_chan *c, uint32_t i)
 
 static inline void copy_elem(gort_chan *c, void *dst, const void *src)
 {
-    if (dst && c->elemsize)
+    if (!dst)
+        return;
+    switch (c->elemsize) {   /* the common sizes without a call */
+    case 0:
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    case 16:
+        memcpy(dst, src, 16);
+        return;
+    default:
         memcpy(dst, src, c->elemsize);
+    }
 }
 
 static inline void zero_elem(gort_chan *c, void *dst)
@@ -255,7 +280,7 @@ static inline int try_send_locked(gort_chan *c, const void *elem, const char *ca
     if (sg) {
         gort_g *g = send_to(c, sg, elem);
         chan_unlock(c);
-        gort_ready(g, true);
+        gort_ready_inline(g, true);
         return 1;
     }
     if (c->count < c->cap) {
@@ -272,7 +297,7 @@ static inline int try_recv_locked(gort_chan *c, void *elem, bool *ok)
     if (sg) {
         gort_g *g = recv_from(c, sg, elem);
         chan_unlock(c);
-        gort_ready(g, true);
+        gort_ready_inline(g, true);
         *ok = true;
         return 1;
     }
@@ -301,7 +326,7 @@ void gort_chan_send(gort_chan *c, const void *elem)
         return;
     sudog me = {.g = g, .elem = (void *)elem};
     enqueue(&c->sendq, &me);
-    gort_park("chan send", chan_unlock_cb, c);
+    chan_park(c, "chan send");
     if (!me.success)
         gort_throw_call("gort_chan_send", "send on closed channel");
 }
@@ -317,7 +342,7 @@ bool gort_chan_recv(gort_chan *c, void *elem)
         return ok;
     sudog me = {.g = g, .elem = elem};
     enqueue(&c->recvq, &me);
-    gort_park("chan receive", chan_unlock_cb, c);
+    chan_park(c, "chan receive");
     return me.success;
 }
 
@@ -384,7 +409,7 @@ void gort_chan_close(gort_chan *c)
     while (wake) {
         sg = wake;
         wake = sg->readylink;   /* read before the G may run and reuse its stack */
-        gort_ready(sg->g, false);
+        gort_ready_inline(sg->g, false);
     }
 }
 
@@ -488,7 +513,7 @@ static int select_ready(struct select_ctx *s, uint16_t *pollorder, size_t npoll)
         }
         selunlock(s);
         if (wake)
-            gort_ready(wake, true);
+            gort_ready_inline(wake, true);
         return i;
     }
     return -1;

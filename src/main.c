@@ -126,6 +126,8 @@ static void env_debug(void)
         long ms = strtol(t + strlen("schedtrace="), NULL, 10);
         gort_sched.schedtrace_ms = ms > 0 ? ms : 0;
     }
+    t = s ? strstr(s, "preemptoff=") : NULL;
+    gort_sched.preempt_off = t && t[strlen("preemptoff=")] == '1';
 }
 
 void gort_schedinit(void)

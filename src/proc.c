@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "runq.h"
 
 struct gort_sched gort_sched;
 gort_g gort_g0;
@@ -121,7 +122,8 @@ static inline gort_g *next_local(gort_m *m)
     uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
     gort_g *next = NULL;
-    if (unlikely(tick % 61 == 0)) {
+    if (unlikely(--p->fair_countdown <= 0)) {
+        p->fair_countdown = 61;
         if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
             gort_timers_run(p, gort_nanotime());
         if (atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
@@ -313,21 +315,7 @@ void gort_park(const char *reason, void (*unlockf)(void *), void *lock)
 
 void gort_ready(gort_g *g, bool next)
 {
-    gort_g *cur = gort_getg();
-    gort_p *p = (cur && cur->m) ? cur->m->p : NULL;
-    if (!p) {
-        gort_gq_put(g);
-        gort_wakep();
-        return;
-    }
-    if (next) {
-        gort_runq_put_next(p, g);
-        return;
-    }
-    gort_runq_put(p, g);
-    if (atomic_load_explicit(&gort_sched.npidle, memory_order_relaxed) > 0 &&
-        atomic_load_explicit(&gort_sched.nmspinning, memory_order_relaxed) == 0)
-        gort_wakep();
+    gort_ready_inline(g, next);
 }
 
 int64_t gort_id(void)

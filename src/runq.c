@@ -23,70 +23,11 @@
  * queues), and the owner uses plain loads and stores instead of CAS.
  */
 #include "runtime.h"
+#include "runq.h"
 
-#define RING_MASK (GORT_RUNQ_SIZE - 1)
 #define OVF_REFILL (GORT_RUNQ_SIZE / 2)
 
-static inline bool single_p(void)
-{
-    return gort_sched.nprocs == 1;
-}
-
-static inline bool ring_put(gort_p *p, gort_g *g)
-{
-    uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
-    uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
-    if (t - h >= GORT_RUNQ_SIZE)
-        return false;
-    p->runq[t & RING_MASK] = g;
-    atomic_store_explicit(&p->runq_tail, t + 1, memory_order_release);
-    return true;
-}
-
-/* Put g at the head of the ring: it runs before everything queued.  The
- * owner writes the slot just below the head (no thief reads it: thieves
- * read [head, tail)) and then moves the head down by CAS. */
-static inline bool ring_put_front(gort_p *p, gort_g *g)
-{
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
-        if (t - h >= GORT_RUNQ_SIZE)
-            return false;
-        p->runq[(h - 1) & RING_MASK] = g;
-        if (single_p()) {
-            atomic_store_explicit(&p->runq_head, h - 1, memory_order_relaxed);
-            return true;
-        }
-        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &h, h - 1,
-                                                  memory_order_release, memory_order_relaxed))
-            return true;
-    }
-}
-
-static inline gort_g *ring_get(gort_p *p)
-{
-    if (single_p()) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_relaxed);
-        if (h == atomic_load_explicit(&p->runq_tail, memory_order_relaxed))
-            return NULL;
-        gort_g *g = p->runq[h & RING_MASK];
-        atomic_store_explicit(&p->runq_head, h + 1, memory_order_relaxed);
-        return g;
-    }
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        gort_g *g = p->runq[h & RING_MASK];
-        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &h, h + 1,
-                                                  memory_order_release, memory_order_relaxed))
-            return g;
-    }
-}
-
-static void ovf_put(gort_p *p, gort_g *g)
+void gort_runq_ovf_put(gort_p *p, gort_g *g)
 {
     gort_rtlock_lock(&p->ovf_lock);
     g->schedlink = NULL;
@@ -123,35 +64,7 @@ static gort_g *ovf_take(gort_p *p, int32_t max, int32_t *n)
     return last ? head : NULL;
 }
 
-void gort_runq_put(gort_p *p, gort_g *g)
-{
-    atomic_store_explicit(&g->status, GORT_G_RUNNABLE, memory_order_relaxed);
-    if (likely(atomic_load_explicit(&p->ovf_len, memory_order_relaxed) == 0) && ring_put(p, g))
-        return;
-    ovf_put(p, g);
-}
-
-void gort_runq_put_next(gort_p *p, gort_g *g)
-{
-    atomic_store_explicit(&g->status, GORT_G_RUNNABLE, memory_order_relaxed);
-    gort_g *old;
-    if (single_p()) {
-        old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-        atomic_store_explicit(&p->runnext, g, memory_order_relaxed);
-    } else {
-        old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
-    }
-    /* The G it displaces goes to the front, not the back: when a spawned
-     * child spawns in turn, its parent must not queue behind everything
-     * else, or a spawn tree runs breadth-first and keeps most of its
-     * goroutines (and their stacks) alive at once.  The front is also
-     * where thieves take from, and an older continuation is the bigger
-     * piece of work to move to another core. */
-    if (old && !ring_put_front(p, old))
-        gort_runq_put(p, old);
-}
-
-static gort_g *refill_from_overflow(gort_p *p)
+gort_g *gort_runq_refill(gort_p *p)
 {
     int32_t n;
     gort_g *chain = ovf_take(p, OVF_REFILL, &n);
@@ -160,34 +73,10 @@ static gort_g *refill_from_overflow(gort_p *p)
     gort_g *first = chain;
     for (gort_g *g = chain->schedlink; g; ) {
         gort_g *next = g->schedlink;
-        ring_put(p, g);   /* the ring is empty: it fits */
+        gort_ring_put(p, g);   /* the ring is empty: it fits */
         g = next;
     }
     return first;
-}
-
-gort_g *gort_runq_get(gort_p *p)
-{
-    gort_g *g;
-    if (single_p()) {
-        g = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-        if (g) {
-            atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
-            return g;
-        }
-    } else {
-        g = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-        while (g && !atomic_compare_exchange_weak_explicit(&p->runnext, &g, NULL,
-                                                           memory_order_acquire,
-                                                           memory_order_relaxed))
-            ;
-        if (g)
-            return g;
-    }
-    g = ring_get(p);
-    if (g)
-        return g;
-    return refill_from_overflow(p);
 }
 
 bool gort_runq_empty(gort_p *p)
@@ -255,7 +144,7 @@ gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next)
     return NULL;
 got:
     for (uint32_t i = 1; i < n; i++)
-        ring_put(p, batch[i]);
+        gort_ring_put(p, batch[i]);
     atomic_fetch_add_explicit(&p->nsteal, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&victim->nstolen_from, n, memory_order_relaxed);
     return batch[0];

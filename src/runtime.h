@@ -144,6 +144,7 @@ struct gort_p {
     gort_g *ovf_head, *ovf_tail;
     _Atomic int32_t ovf_len;
     _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
+    int32_t fair_countdown;      /* to the next look at timers and the global queue */
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
     int64_t sysmon_when;
@@ -199,6 +200,7 @@ struct gort_sched {
     gort_note sysmon_note;
     _Atomic bool sysmon_sleeping;
     int64_t schedtrace_ms;
+    bool preempt_off;      /* GORT_DEBUG=preemptoff=1: sysmon asks nobody to yield */
     int64_t start_time;
     size_t stack_size;     /* default usable stack size */
     long pagesize;
@@ -266,9 +268,7 @@ GORT_INTERNAL void gort_preempt_check_slow(gort_g *g);
 GORT_INTERNAL void gort_stop_check_slow(gort_g *g);
 
 /* runq.c: P run queues and the global queue */
-GORT_INTERNAL void gort_runq_put(gort_p *p, gort_g *g);
-GORT_INTERNAL void gort_runq_put_next(gort_p *p, gort_g *g);
-GORT_INTERNAL gort_g *gort_runq_get(gort_p *p);
+/* (gort_runq_put, gort_runq_put_next, gort_runq_get: inline in runq.h) */
 GORT_INTERNAL bool gort_runq_empty(gort_p *p);
 GORT_INTERNAL uint32_t gort_runq_len(gort_p *p);
 GORT_INTERNAL gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next);

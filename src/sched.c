@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "runq.h"
 
 static sigset_t runtime_sigmask;   /* the mask m0 had: every M starts from it */
 

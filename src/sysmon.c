@@ -89,7 +89,7 @@ static bool retake(int64_t now)
             gort_wakep();
             did = true;
         }
-        if (stuck && now - p->sysmon_when >= PREEMPT_NS) {
+        if (stuck && now - p->sysmon_when >= PREEMPT_NS && !gort_sched.preempt_off) {
             gort_m *m = p->m;
             gort_g *g = m ? m->curg : NULL;
             if (g && g->id > 0)

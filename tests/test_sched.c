@@ -29,6 +29,10 @@
 static void one_p(void)
 {
     setenv("GORT_MAXPROCS", "1", 1);
+    /* A preemption request is a yield too: on a loaded machine, a main
+     * goroutine descheduled by the OS for 10 ms would be asked to yield
+     * in the middle of a round. */
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
 }
 
 TestSuite(sched, .timeout = 90, .init = one_p);
