@@ -63,9 +63,6 @@ static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
         if (m->prev_unlockf)
             m->prev_unlockf(m->prev_lock);
         break;
-    case GORT_PREV_GLOBAL:
-        gort_gq_put(prev);
-        break;
     case GORT_PREV_DEAD:
         gort_stack_free(p, prev);
         break;
@@ -284,16 +281,21 @@ void *gort_yield_prepare(void *sp)
         gort_stop_check_slow(g);
     atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
     if (unlikely(m->lockedg != NULL)) {
-        if (gort_runq_empty(m->p) &&
-            atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) == 0)
-            return NULL;
-        g->sp = sp;
-        hand_over(g, m->g0, GORT_PREV_GLOBAL);
-        return m->g0->sp;
+        /* A wired G makes room by queueing itself and lending its P out
+         * until someone picks it from the queue. */
+        if (!gort_runq_empty(m->p) ||
+            atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) != 0)
+            gort_locked_wait(g, true, NULL, NULL);
+        return NULL;
     }
     gort_g *next = next_local(m);
-    if (!next)
-        return NULL;
+    if (!next) {
+        if (gort_runq_empty(m->p))
+            return NULL;
+        /* Something runnable that only g0 may hand over (a G wired to
+         * another M): go through the scheduler. */
+        next = m->g0;
+    }
     g->sp = sp;
     hand_over(g, next, GORT_PREV_READY);
     return next->sp;
@@ -305,6 +307,13 @@ void gort_park(const char *reason, void (*unlockf)(void *), void *lock)
     gort_m *m = g->m;
     g->waitreason = reason;
     atomic_store_explicit(&g->status, GORT_G_WAITING, memory_order_relaxed);
+    if (unlikely(m->lockedg == g)) {
+        gort_locked_wait(g, false, unlockf, lock);
+        g->waitreason = NULL;
+        if (unlikely(!m->p))
+            gort_stop_check_slow(g);   /* woken because the runtime ends */
+        return;
+    }
     m->prev_unlockf = unlockf;
     m->prev_lock = lock;
     gort_g *next = next_local(m);
@@ -343,6 +352,57 @@ int gort_maxprocs(void)
 }
 
 /* ---- wiring a goroutine to its thread ---------------------------------- */
+
+/*
+ * A wired G that cannot go on (it blocks, or yields to others) keeps its
+ * M: the M lends its P out and sleeps, on the G's own stack, until an M
+ * that finds the G runnable in a queue hands it a P (startlockedm in
+ * sched.c).  Never going through g0 matters for callbacks: there g0's
+ * stack holds the foreign caller's frames.
+ *
+ * requeue: the G is runnable (a yield) and waits its turn in the global
+ * queue; otherwise it is parked and unlockf(lock) releases whoever will
+ * ready it.
+ */
+void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock)
+{
+    gort_m *m = g->m;
+    gort_note_clear(&m->park);
+    if (unlockf)
+        unlockf(lock);   /* with the P still held: a timer started here lands in its heap */
+    /* Count as idle before the P goes: an M that finds g as soon as the P
+     * is out hands it back and un-counts us (startlockedm). */
+    gort_rtlock_lock(&gort_sched.lock);
+    gort_sched.nmidlelocked++;
+    m->locked_waiting = true;
+    gort_rtlock_unlock(&gort_sched.lock);
+    gort_p *p = gort_releasep(m);
+    if (requeue)
+        gort_gq_put(g);
+    gort_handoffp(p);
+    gort_rtlock_lock(&gort_sched.lock);
+    if (m->locked_waiting)
+        gort_checkdead_locked();
+    gort_rtlock_unlock(&gort_sched.lock);
+    for (;;) {
+        gort_note_sleep(&m->park);
+        gort_note_clear(&m->park);
+        if (m->nextp || atomic_load(&gort_sched.stopping))
+            break;
+    }
+    gort_rtlock_lock(&gort_sched.lock);
+    if (m->locked_waiting) {   /* woken by the end, not by a hand-over */
+        m->locked_waiting = false;
+        gort_sched.nmidlelocked--;
+    }
+    gort_rtlock_unlock(&gort_sched.lock);
+    if (m->nextp) {
+        gort_acquirep(m, m->nextp);
+        m->nextp = NULL;
+    }
+    atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
+    m->curg = g;
+}
 
 void gort_lock_os_thread(void)
 {

@@ -95,7 +95,6 @@ enum gort_prev_action {
     GORT_PREV_READY,       /* yielded: to the tail of the run queue */
     GORT_PREV_RUNNEXT,     /* spawned a child: run next */
     GORT_PREV_PARK,        /* blocked: run m->prev_unlockf(m->prev_lock) */
-    GORT_PREV_GLOBAL,      /* yielded off a locked M: to the global queue */
     GORT_PREV_DEAD,        /* exited: release its stack */
 };
 
@@ -120,6 +119,7 @@ struct gort_m {
     bool exiting;          /* leave the scheduler loop and end the thread */
     bool is_sysmon;
     bool in_midle;         /* [L] on the idle M list */
+    bool locked_waiting;   /* [L] in gort_locked_wait, counted in nmidlelocked */
     uintptr_t tls[8];      /* ThreadStart.tls points here */
 };
 
@@ -200,7 +200,8 @@ struct gort_sched {
     gort_note sysmon_note;
     _Atomic bool sysmon_sleeping;
     int64_t schedtrace_ms;
-    bool preempt_off;      /* GORT_DEBUG=preemptoff=1: sysmon asks nobody to yield */
+    bool preempt_off;
+    bool library_mode;     /* gort_start: host threads may call in any time */      /* GORT_DEBUG=preemptoff=1: sysmon asks nobody to yield */
     int64_t start_time;
     size_t stack_size;     /* default usable stack size */
     long pagesize;
@@ -289,6 +290,11 @@ GORT_INTERNAL void gort_handoff_locked(gort_g *g);
 GORT_INTERNAL void gort_mstart_thread(void);
 GORT_INTERNAL gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning);
 GORT_INTERNAL void gort_switch_to(gort_g *g, gort_g *next, uint32_t action);
+GORT_INTERNAL void gort_acquirep(gort_m *m, gort_p *p);
+GORT_INTERNAL gort_p *gort_releasep(gort_m *m);
+GORT_INTERNAL void gort_handoffp(gort_p *p);
+GORT_INTERNAL void gort_checkdead_locked(void);
+GORT_INTERNAL void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock);
 
 /* sysmon.c */
 GORT_INTERNAL void gort_sysmon_start(void);

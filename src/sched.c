@@ -88,7 +88,7 @@ static void midle_remove_locked(gort_m *m)
     m->in_midle = false;
 }
 
-static void acquirep(gort_m *m, gort_p *p)
+void gort_acquirep(gort_m *m, gort_p *p)
 {
     if (p->m != NULL && p->m != m)
         gort_throw("acquirep: P%d held by M%lld", p->id, (long long)p->m->id);
@@ -97,7 +97,7 @@ static void acquirep(gort_m *m, gort_p *p)
     p->status = GORT_P_RUNNING;
 }
 
-static gort_p *releasep(gort_m *m)
+gort_p *gort_releasep(gort_m *m)
 {
     gort_p *p = m->p;
     m->p = NULL;
@@ -187,7 +187,7 @@ void gort_mstart_thread(void)
         gort_p *p = m->nextp;
         m->nextp = NULL;
         if (p)
-            acquirep(m, p);
+            gort_acquirep(m, p);
         gort_schedule(m);
     }
 
@@ -249,7 +249,7 @@ void gort_wakep(void)
 }
 
 /* Give p away: to an M if there is work for it, else to the idle list. */
-static void handoffp(gort_p *p)
+void gort_handoffp(gort_p *p)
 {
     if (!gort_runq_empty(p) || atomic_load(&gort_sched.gq_len) > 0) {
         startm(p, false);
@@ -262,7 +262,9 @@ static void handoffp(gort_p *p)
         return;
     }
     gort_rtlock_lock(&gort_sched.lock);
-    if (atomic_load(&gort_sched.gq_len) > 0) {
+    if (atomic_load(&gort_sched.gq_len) > 0 ||
+        (atomic_load(&p->timer0_when) != 0 && !gort_sched.timer_sleeper)) {
+        /* Work, or timers that nobody would otherwise wait for. */
         gort_rtlock_unlock(&gort_sched.lock);
         startm(p, false);
         return;
@@ -273,11 +275,11 @@ static void handoffp(gort_p *p)
 
 /* Deadlock check, with sched.lock held, as an M goes idle: if no M is
  * left running Gs, nothing can make one runnable again. */
-static void checkdead_locked(void)
+void gort_checkdead_locked(void)
 {
     int32_t run = gort_sched.mcount - gort_sched.nmidle - gort_sched.nmidlelocked -
                   gort_sched.nmsys;
-    if (run > 0 || atomic_load(&gort_sched.stopping))
+    if (run > 0 || atomic_load(&gort_sched.stopping) || gort_sched.library_mode)
         return;
     if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0)
         return;   /* a timer will wake somebody */
@@ -287,7 +289,10 @@ static void checkdead_locked(void)
 
 /* Sleep until an M hands this one a P (m->nextp).  With timers pending,
  * one idle M sleeps only until the earliest: it then returns without a P
- * (m->nextp NULL) to run them. */
+ * (m->nextp NULL) to run them.  Also returns without a P when the runtime
+ * is stopping.  A wake-up that finds the M still on the idle list and no
+ * reason to get up (a poke that came late) just sleeps again: the idle
+ * list is the truth, the note only a doorbell. */
 static void stopm(gort_m *m, bool for_timers)
 {
     gort_rtlock_lock(&gort_sched.lock);
@@ -295,7 +300,7 @@ static void stopm(gort_m *m, bool for_timers)
     gort_sched.midle = m;
     gort_sched.nmidle++;
     m->in_midle = true;
-    checkdead_locked();
+    gort_checkdead_locked();
     int64_t until = 0;
     if (for_timers && !gort_sched.timer_sleeper && !atomic_load(&gort_sched.stopping)) {
         until = gort_timers_next();
@@ -306,27 +311,36 @@ static void stopm(gort_m *m, bool for_timers)
     }
     gort_rtlock_unlock(&gort_sched.lock);
     gort_cgo_idle_yield();
-    if (!until) {
-        gort_note_sleep(&m->park);
+
+    for (;;) {
+        if (until) {
+            int64_t left = until - gort_nanotime();
+            gort_note_tsleep(&m->park, left > 0 ? left : 0);   /* < 0 would mean "forever" */
+        } else
+            gort_note_sleep(&m->park);
         gort_note_clear(&m->park);
-        return;
-    }
-    gort_note_tsleep(&m->park, until - gort_nanotime());
-    gort_rtlock_lock(&gort_sched.lock);
-    if (gort_sched.timer_sleeper == m)
-        gort_sched.timer_sleeper = NULL;
-    if (m->in_midle) {
-        /* Timed out, or poked about an earlier timer: nobody handed us a
-         * P.  Leave the idle list; the caller goes looking. */
-        midle_remove_locked(m);
+
+        gort_rtlock_lock(&gort_sched.lock);
+        if (gort_sched.timer_sleeper == m)
+            gort_sched.timer_sleeper = NULL;
+        if (!m->in_midle) {
+            /* A waker took us off the list; its hand-over (m->nextp and
+             * a wake-up) may still be on its way. */
+            gort_rtlock_unlock(&gort_sched.lock);
+            while (!m->nextp && !atomic_load(&gort_sched.stopping)) {
+                gort_note_sleep(&m->park);
+                gort_note_clear(&m->park);
+            }
+            return;
+        }
+        if (until || atomic_load(&gort_sched.stopping)) {
+            /* Timers due (or poked about an earlier one), or the end. */
+            midle_remove_locked(m);
+            gort_rtlock_unlock(&gort_sched.lock);
+            return;
+        }
         gort_rtlock_unlock(&gort_sched.lock);
-        gort_note_clear(&m->park);
-        return;
     }
-    gort_rtlock_unlock(&gort_sched.lock);
-    /* Taken off the list by a waker: its wake-up (with a P) is coming. */
-    gort_note_sleep(&m->park);
-    gort_note_clear(&m->park);
 }
 
 /* A spinning M found work: stop spinning, and if it was the last spinner
@@ -421,7 +435,7 @@ static gort_g *findrunnable(gort_m *m)
                 return g;
             continue;
         }
-        releasep(m);
+        gort_releasep(m);
         pidle_put_locked(p);
         gort_rtlock_unlock(&gort_sched.lock);
 
@@ -433,7 +447,7 @@ static gort_g *findrunnable(gort_m *m)
                 p = pidle_get_locked();
                 gort_rtlock_unlock(&gort_sched.lock);
                 if (p) {
-                    acquirep(m, p);
+                    gort_acquirep(m, p);
                     m->spinning = true;
                     atomic_fetch_add(&gort_sched.nmspinning, 1);
                     continue;
@@ -447,7 +461,7 @@ static gort_g *findrunnable(gort_m *m)
         for (;;) {
             stopm(m, for_timers);
             if (m->nextp) {
-                acquirep(m, m->nextp);
+                gort_acquirep(m, m->nextp);
                 m->nextp = NULL;
                 break;
             }
@@ -457,7 +471,7 @@ static gort_g *findrunnable(gort_m *m)
             p = pidle_get_locked();
             gort_rtlock_unlock(&gort_sched.lock);
             if (p) {
-                acquirep(m, p);
+                gort_acquirep(m, p);
                 break;
             }
             for_timers = false;
@@ -465,33 +479,21 @@ static gort_g *findrunnable(gort_m *m)
     }
 }
 
-/* A wired M whose G is not runnable: give the P away and sleep until an M
- * that found the G hands it back with a P (startlockedm). */
-static void stoplockedm(gort_m *m)
-{
-    gort_p *p = releasep(m);
-    handoffp(p);
-    gort_rtlock_lock(&gort_sched.lock);
-    gort_sched.nmidlelocked++;
-    checkdead_locked();
-    gort_rtlock_unlock(&gort_sched.lock);
-    gort_note_sleep(&m->park);
-    gort_note_clear(&m->park);
-    gort_rtlock_lock(&gort_sched.lock);
-    gort_sched.nmidlelocked--;
-    gort_rtlock_unlock(&gort_sched.lock);
-    if (m->nextp) {
-        acquirep(m, m->nextp);
-        m->nextp = NULL;
-    }
-}
-
-/* g is wired to another M: give that M our P and g, then go idle. */
+/* g is wired to another M, which sleeps in gort_locked_wait (proc.c):
+ * give that M our P (g is its to run), then go idle. */
 static void startlockedm(gort_m *m, gort_g *g)
 {
     gort_m *lm = g->lockedm;
-    gort_p *p = releasep(m);
+    gort_p *p = gort_releasep(m);
+    /* lm stops counting as idle now, under the lock, not when its thread
+     * gets around to running: the deadlock check must never see a gap. */
+    gort_rtlock_lock(&gort_sched.lock);
+    if (lm->locked_waiting) {
+        lm->locked_waiting = false;
+        gort_sched.nmidlelocked--;
+    }
     lm->nextp = p;
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_note_wakeup(&lm->park);
 }
 
@@ -501,22 +503,18 @@ void gort_schedule(gort_m *m)
     for (;;) {
         if (atomic_load(&gort_sched.stopping) || m->exiting)
             break;
-        if (m->lockedg) {
-            gort_g *lg = m->lockedg;
-            if (atomic_load(&lg->status) != GORT_G_RUNNABLE || m->p == NULL) {
-                stoplockedm(m);
-                continue;
-            }
-            gort_switch_to(g0, lg, GORT_PREV_NONE);
-            continue;
-        }
         if (!m->p) {
             /* Came back from handing our P to a wired M. */
-            stopm(m, false);
-            if (!m->nextp)
-                continue;
-            acquirep(m, m->nextp);
+            stopm(m, true);
+            gort_p *p = m->nextp;
             m->nextp = NULL;
+            if (!p) {   /* woken for timers */
+                gort_rtlock_lock(&gort_sched.lock);
+                p = pidle_get_locked();
+                gort_rtlock_unlock(&gort_sched.lock);
+            }
+            if (p)
+                gort_acquirep(m, p);
             continue;
         }
         gort_g *g = findrunnable(m);
@@ -533,9 +531,9 @@ void gort_schedule(gort_m *m)
     }
     /* Leaving: an exiting M hands its P on; a stopping runtime needs none. */
     if (m->p) {
-        gort_p *p = releasep(m);
+        gort_p *p = gort_releasep(m);
         if (!atomic_load(&gort_sched.stopping))
-            handoffp(p);
+            gort_handoffp(p);
         else {
             gort_rtlock_lock(&gort_sched.lock);
             pidle_put_locked(p);
@@ -584,7 +582,7 @@ void gort_mstart(void)
     gort_m0.alllink = gort_sched.allm;
     gort_sched.allm = &gort_m0;
     gort_rtlock_unlock(&gort_sched.lock);
-    acquirep(m, &gort_sched.allp[0]);
+    gort_acquirep(m, &gort_sched.allp[0]);
     gort_sched_start_ms();
     gort_schedule(m);
 

@@ -185,6 +185,21 @@ void gort_deadlock(void)
 {
     gort_printf("gort: all goroutines are asleep - deadlock!\n\n");
     gort_dump_goroutines();
+    if (getenv("GORT_DEBUG") && strstr(getenv("GORT_DEBUG"), "deadlockdump=1")) {
+        gort_printf("\nthreads=%d idle=%d idlelocked=%d sys=%d gq=%lld\n", gort_sched.mcount,
+                    gort_sched.nmidle, gort_sched.nmidlelocked, gort_sched.nmsys,
+                    (long long)atomic_load(&gort_sched.gq_len));
+        for (gort_m *m = gort_sched.allm; m; m = m->alllink)
+            gort_printf("M%lld p=%d nextp=%d lockedg=%lld in_midle=%d sysmon=%d park=%u\n",
+                        (long long)m->id, m->p ? m->p->id : -1, m->nextp ? m->nextp->id : -1,
+                        m->lockedg ? (long long)m->lockedg->id : 0LL, m->in_midle,
+                        m->is_sysmon, atomic_load(&m->park.key));
+        for (int32_t i = 0; i < gort_sched.nprocs; i++) {
+            gort_p *p = &gort_sched.allp[i];
+            gort_printf("P%d status=%u m=%lld runq=%u\n", i, p->status,
+                        p->m ? (long long)p->m->id : -1LL, gort_runq_len(p));
+        }
+    }
     _exit(2);
 }
 

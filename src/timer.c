@@ -116,7 +116,8 @@ static void wake_timer_sleeper(int64_t when)
 void gort_timer_start(gort_rt_timer *t, int64_t when)
 {
     gort_g *g = gort_getg();
-    gort_p *p = (g && g->m && g->m->p) ? g->m->p : &gort_sched.allp[0];
+    bool own = g && g->m && g->m->p;
+    gort_p *p = own ? g->m->p : &gort_sched.allp[0];
     t->when = when;
     gort_rtlock_lock(&p->timers_lock);
     if (!heap_push(p, t)) {
@@ -127,8 +128,13 @@ void gort_timer_start(gort_rt_timer *t, int64_t when)
     atomic_store_explicit(&t->state, GORT_TIMER_WAITING, memory_order_relaxed);
     update_when0(p);
     gort_rtlock_unlock(&p->timers_lock);
-    if (!g || !g->m || g->m->p != p || atomic_load(&gort_sched.npidle) > 0)
+    if (!own) {
+        /* No P of ours will go idle and wait for it: make sure an M does. */
         wake_timer_sleeper(when);
+        gort_wakep();
+    } else if (atomic_load(&gort_sched.npidle) > 0) {
+        wake_timer_sleeper(when);
+    }
 }
 
 bool gort_timer_cancel(gort_rt_timer *t)
