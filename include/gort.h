@@ -15,7 +15,9 @@
  *     the goroutine and the call, and exits with status 2, like a Go panic.
  *
  * The cgo hook ABI (for hosts that bring their own thread and TLS set-up,
- * the way Go's runtime/cgo does) lives in <gort/cgo.h>.
+ * the way Go's runtime/cgo does) lives in <gort/cgo.h>.  Mutexes, wait
+ * groups and the other goroutine-blocking sync primitives are in
+ * <gort/sync.h>, included here.
  */
 #ifndef GORT_H
 #define GORT_H
@@ -25,6 +27,7 @@
 
 #include <gort/common.h>
 #include <gort/chan.h>
+#include <gort/sync.h>
 #include <gort/time.h>
 
 #ifdef __cplusplus
