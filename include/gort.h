@@ -27,6 +27,7 @@
 
 #include <gort/common.h>
 #include <gort/chan.h>
+#include <gort/ffi.h>
 #include <gort/sync.h>
 #include <gort/time.h>
 
@@ -40,6 +41,7 @@ extern "C" {
 #define GORT_ENOMEM   (-12)  /* no memory, or no address space, for a stack */
 #define GORT_EBUSY    (-16)  /* the runtime is already running */
 #define GORT_EAGAIN   (-11)  /* a system limit was reached (threads, maps) */
+#define GORT_ETIMEDOUT (-110) /* a deadline passed first */
 
 /* A short English description of a GORT_E* code (never NULL). */
 GORT_API const char *gort_strerror(int err);

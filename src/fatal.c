@@ -92,6 +92,8 @@ const char *gort_strerror(int err)
         return "the gort runtime is already running";
     case GORT_EAGAIN:
         return "a system limit was reached";
+    case GORT_ETIMEDOUT:
+        return "timed out";
     default:
         return "unknown gort error";
     }

@@ -14,8 +14,9 @@
  *                     main goroutine has returned and the other Ms ended
  *   gort_rt0_exit     (sched.c) frees everything, returns the status
  *
- * Only one runtime runs in a process at a time; `entered` guards that, and
- * is the only state that survives from one gort_main to the next.
+ * Only one runtime runs in a process at a time; the life-cycle state in
+ * cgo/callback.c (gort_rt_begin ... gort_rt_end) guards that, and is the
+ * only state that survives from one run to the next.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -35,7 +36,9 @@ _Static_assert(offsetof(gort_m, g0) == GORT_M_G0, "m.g0");
 _Static_assert(offsetof(gort_cgo_g, stack_hi) == 8, "cgo G");
 _Static_assert(sizeof(gort_thread_start) == 24, "ThreadStart");
 
-static atomic_bool entered;
+/* Library mode's settings (cgo/library.c), applied over the environment. */
+gort_config gort_lib_config;
+bool gort_lib_mode;
 
 void gort_tls_failed(uintptr_t got)
 {
@@ -133,11 +136,21 @@ static void env_debug(void)
 void gort_schedinit(void)
 {
     gort_m0.id = ++gort_sched.mgen;
+    atomic_store(&gort_m0.sc_out, 1);   /* not in a foreign call */
     atomic_store(&gort_sched.running, true);
     gort_sched.start_time = gort_nanotime();
     gort_sched.stack_size = env_size("GORT_STACKSIZE", GORT_STACK_DEFAULT);
     gort_sched.nprocs = env_procs();
     env_debug();
+    if (gort_lib_mode) {
+        gort_sched.library_mode = true;
+        if (gort_lib_config.maxprocs > 0)
+            gort_sched.nprocs = gort_lib_config.maxprocs > GORT_MAXPROCS_LIMIT
+                                    ? GORT_MAXPROCS_LIMIT : gort_lib_config.maxprocs;
+        if (gort_lib_config.stack_size)
+            gort_sched.stack_size = gort_lib_config.stack_size;
+    }
+    gort_cgo_init();
     gort_sched.allp = calloc((size_t)gort_sched.nprocs, sizeof(gort_p));
     if (!gort_sched.allp)
         gort_throw("schedinit: out of memory");
@@ -149,13 +162,10 @@ void gort_schedinit(void)
     gort_signal_init();
 }
 
-int gort_main(int argc, char **argv, void (*main_fn)(void *), void *arg)
+/* The entry proper, for gort_main and library mode (which has already
+ * moved the runtime's state to STARTING). */
+int gort_main_entry(int argc, char **argv, void (*main_fn)(void *), void *arg)
 {
-    if (main_fn == NULL)
-        return GORT_EINVAL;
-    if (atomic_exchange(&entered, true))
-        return GORT_EBUSY;
-
     memset(&gort_sched, 0, sizeof gort_sched);
     memset(&gort_g0, 0, sizeof gort_g0);
     memset(&gort_m0, 0, sizeof gort_m0);
@@ -164,9 +174,18 @@ int gort_main(int argc, char **argv, void (*main_fn)(void *), void *arg)
 
     int status = gort_rt0_go(argc, argv);
 
-    /* gort_args() reports argc 0 and argv NULL outside gort_main. */
     gort_sched.argc = 0;
     gort_sched.argv = NULL;
-    atomic_store(&entered, false);
+    gort_rt_end();
     return status;
+}
+
+int gort_main(int argc, char **argv, void (*main_fn)(void *), void *arg)
+{
+    if (main_fn == NULL)
+        return GORT_EINVAL;
+    if (!gort_rt_begin())
+        return GORT_EBUSY;
+    gort_lib_mode = false;
+    return gort_main_entry(argc, argv, main_fn, arg);
 }

@@ -66,6 +66,10 @@ static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
     case GORT_PREV_DEAD:
         gort_stack_free(p, prev);
         break;
+    case GORT_PREV_GLOBAL:
+        gort_gq_put(prev);
+        gort_wakep();
+        break;
     }
 }
 
@@ -146,10 +150,15 @@ static void g_prepare(gort_g *g)
 {
     uintptr_t top = g->stack_hi & ~(uintptr_t)15;
     uint64_t *ctx = (uint64_t *)(top - 24 - (GORT_CTX_SIZE - 8));
-    memset(ctx, 0, top - (uintptr_t)ctx);   /* up to, not into, the descriptor */
+    /* Only what gort_gostart reads, rbp (0 ends frame-pointer walks) and
+     * the two words above the resume address; the other saved registers
+     * are don't-cares.  Nothing at or above top: that is the descriptor. */
     ctx[GORT_CTX_FPCSR / 8] = GORT_MXCSR_INIT | ((uint64_t)GORT_FPUCW_INIT << 32);
     ctx[GORT_CTX_R12 / 8] = (uint64_t)(uintptr_t)g;
+    ctx[GORT_CTX_RBP / 8] = 0;
     ctx[GORT_CTX_PC / 8] = (uint64_t)(uintptr_t)gort_gostart_pc;
+    ctx[GORT_CTX_PC / 8 + 1] = 0;
+    ctx[GORT_CTX_PC / 8 + 2] = 0;
     g->sp = ctx;
 }
 
@@ -226,13 +235,30 @@ static int64_t new_goid(gort_p *p)
     return p->goid_next++;
 }
 
+/* A descriptor fresh from the stack allocator (which set the stack
+ * fields) or recycled from a dead G: everything else starts over. */
+void gort_g_reset(gort_g *g, int64_t id)
+{
+    g->id = id;
+    g->m = NULL;
+    g->schedlink = NULL;
+    g->saved_errno = 0;
+    g->waitreason = NULL;
+    g->lockcount = 0;
+    g->lockedm = NULL;
+    g->in_cgo = GORT_CGO_NONE;
+    g->cgo_sp = 0;
+    atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
+    atomic_store_explicit(&g->status, GORT_G_IDLE, memory_order_relaxed);
+}
+
 static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
                        size_t stack_size, int *err)
 {
     gort_g *g = gort_stack_alloc(p, stack_size, err);
     if (!g)
         return NULL;
-    g->id = id;
+    gort_g_reset(g, id);
     g->fn = fn;
     g->arg = arg;
     g_prepare(g);
@@ -376,10 +402,14 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
     gort_sched.nmidlelocked++;
     m->locked_waiting = true;
     gort_rtlock_unlock(&gort_sched.lock);
-    gort_p *p = gort_releasep(m);
-    if (requeue)
+    gort_p *p = m->p ? gort_releasep(m) : NULL;   /* none: back from C without one */
+    if (requeue) {
         gort_gq_put(g);
-    gort_handoffp(p);
+        if (!p)
+            gort_wakep();
+    }
+    if (p)
+        gort_handoffp(p);
     gort_rtlock_lock(&gort_sched.lock);
     if (m->locked_waiting)
         gort_checkdead_locked();

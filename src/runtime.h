@@ -61,7 +61,11 @@ enum gort_gstatus {
     GORT_G_RUNNING,    /* on an M */
     GORT_G_WAITING,    /* parked; waitreason says why */
     GORT_G_DEAD,       /* exited; stack about to be recycled */
+    GORT_G_CCALL,      /* in a foreign call (gort_cgocall and friends) */
 };
+
+/* g->in_cgo */
+enum { GORT_CGO_NONE = 0, GORT_CGO_CALL, GORT_CGO_FAST };
 
 struct gort_g {
     /* The first four words are the cgo hook ABI: do not move them. */
@@ -84,6 +88,8 @@ struct gort_g {
     uint32_t lockcount;    /* gort_lock_os_thread nesting */
     gort_m *lockedm;       /* the M this G is wired to, if any */
     _Atomic bool preempt;  /* sysmon asks the G to yield at its next runtime call */
+    uint32_t in_cgo;       /* GORT_CGO_*: in a foreign call, and which kind */
+    uintptr_t cgo_sp;      /* the G's stack pointer when it entered C */
 };
 
 /* What the next context to run on an M does with the G that left it.
@@ -96,6 +102,7 @@ enum gort_prev_action {
     GORT_PREV_RUNNEXT,     /* spawned a child: run next */
     GORT_PREV_PARK,        /* blocked: run m->prev_unlockf(m->prev_lock) */
     GORT_PREV_DEAD,        /* exited: release its stack */
+    GORT_PREV_GLOBAL,      /* back from C without a P: to the global queue */
 };
 
 struct gort_m {
@@ -120,6 +127,18 @@ struct gort_m {
     bool is_sysmon;
     bool in_midle;         /* [L] on the idle M list */
     bool locked_waiting;   /* [L] in gort_locked_wait, counted in nmidlelocked */
+    /* Foreign calls (cgo/cgocall.c).  sc_out/sc_req are the two sides of
+     * the hand-shake with sysmon; sc_lock settles who owns the P. */
+    _Atomic uint32_t sc_out;   /* 1 unless a G on this M is in C */
+    _Atomic uint32_t sc_req;   /* sysmon wants the P */
+    bool sc_retaken;           /* [sc_lock] sysmon took the P */
+    gort_rtlock sc_lock;
+    _Atomic uint64_t sc_seq;   /* foreign calls entered */
+    uintptr_t cgo_top;     /* where the next foreign call's stack starts (0: below g0's context) */
+    int32_t cb_depth;      /* callbacks running on this M */
+    bool is_extra;         /* borrowed by a thread the runtime did not make */
+    gort_g *extra_g;       /* its goroutine */
+    gort_m *extralink;
     uintptr_t tls[8];      /* ThreadStart.tls points here */
 };
 
@@ -148,6 +167,9 @@ struct gort_p {
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
     int64_t sysmon_when;
+    uint64_t sysmon_scseq;
+    int64_t sysmon_scwhen;
+    _Atomic uint64_t nretake;    /* taken from a foreign call by sysmon */
     /* goroutine ids handed out in batches, to keep the global counter cold */
     int64_t goid_next, goid_end;
     /* freed default-size stacks kept by this P (stack.c) */
@@ -201,7 +223,10 @@ struct gort_sched {
     _Atomic bool sysmon_sleeping;
     int64_t schedtrace_ms;
     bool preempt_off;
-    bool library_mode;     /* gort_start: host threads may call in any time */      /* GORT_DEBUG=preemptoff=1: sysmon asks nobody to yield */
+    bool library_mode;     /* gort_start: host threads may call in any time */
+    bool membarrier;       /* process-wide barrier available (cgocall.c) */
+    _Atomic int32_t nhostcalls;  /* goroutines waiting on a host thread */
+    gort_g *library_g;     /* library mode's main goroutine, parked */      /* GORT_DEBUG=preemptoff=1: sysmon asks nobody to yield */
     int64_t start_time;
     size_t stack_size;     /* default usable stack size */
     long pagesize;
@@ -210,6 +235,9 @@ struct gort_sched {
 };
 
 GORT_INTERNAL extern struct gort_sched gort_sched;
+GORT_INTERNAL extern gort_config gort_lib_config;
+GORT_INTERNAL extern bool gort_lib_mode;
+GORT_INTERNAL int gort_main_entry(int argc, char **argv, void (*main_fn)(void *), void *arg);
 GORT_INTERNAL extern gort_g gort_g0;
 GORT_INTERNAL extern gort_m gort_m0;
 GORT_INTERNAL extern uint8_t gort_cpu[GORT_CPU_SIZE];
@@ -259,6 +287,7 @@ GORT_INTERNAL int gort_rt0_exit(void);
 
 /* proc.c */
 GORT_INTERNAL noreturn void gort_goroutine_main(gort_g *g);
+GORT_INTERNAL void gort_g_reset(gort_g *g, int64_t id);
 /* Make a parked G runnable.  next: run it before the caller's queue (the
  * hand-off of a channel operation).  Any thread may call it. */
 GORT_INTERNAL void gort_ready(gort_g *g, bool next);
@@ -277,6 +306,27 @@ GORT_INTERNAL void gort_gq_put_locked(gort_g *g);
 GORT_INTERNAL gort_g *gort_gq_get_locked(gort_p *p);
 GORT_INTERNAL void gort_gq_put(gort_g *g);
 
+/* cgo/cgocall.c */
+GORT_INTERNAL void gort_asmcgocall(void (*fn)(void *), void *arg, uintptr_t stack_top,
+                                   uintptr_t *save_sp);
+GORT_INTERNAL void gort_cgo_init(void);
+GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now);
+GORT_INTERNAL void gort_entersyscall(gort_g *g, gort_m *m);
+GORT_INTERNAL void gort_exitsyscall(gort_g *g, gort_m *m);
+GORT_INTERNAL uintptr_t gort_c_stack_top(gort_m *m);
+
+/* cgo/callback.c */
+GORT_INTERNAL void gort_callback_fini(void);
+GORT_INTERNAL void gort_runtime_ready(void);
+GORT_INTERNAL void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what);
+enum { GORT_RT_NONE = 0, GORT_RT_STARTING, GORT_RT_RUNNING, GORT_RT_STOPPING };
+GORT_INTERNAL bool gort_rt_begin(void);
+GORT_INTERNAL void gort_rt_stopping(void);
+GORT_INTERNAL void gort_rt_end(void);
+GORT_INTERNAL int gort_rt_state(void);
+GORT_INTERNAL bool gort_rt_wait_running(void);
+GORT_INTERNAL int32_t gort_callbacks_in_flight(void);
+
 /* chan.c */
 GORT_INTERNAL void gort_chan_offer(gort_chan *c, const void *elem);
 
@@ -293,6 +343,7 @@ GORT_INTERNAL void gort_switch_to(gort_g *g, gort_g *next, uint32_t action);
 GORT_INTERNAL void gort_acquirep(gort_m *m, gort_p *p);
 GORT_INTERNAL gort_p *gort_releasep(gort_m *m);
 GORT_INTERNAL void gort_handoffp(gort_p *p);
+GORT_INTERNAL gort_p *gort_pidle_get(void);
 GORT_INTERNAL void gort_checkdead_locked(void);
 GORT_INTERNAL void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock);
 

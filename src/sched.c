@@ -67,6 +67,16 @@ static gort_p *pidle_get_locked(void)
     return p;
 }
 
+gort_p *gort_pidle_get(void)
+{
+    gort_rtlock_lock(&gort_sched.lock);
+    gort_p *p = pidle_get_locked();
+    gort_rtlock_unlock(&gort_sched.lock);
+    if (p)
+        p->status = GORT_P_RUNNING;
+    return p;
+}
+
 static gort_m *midle_get_locked(void)
 {
     gort_m *m = gort_sched.midle;
@@ -122,6 +132,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     }
     m->g0 = g0;
     g0->m = m;
+    atomic_init(&m->sc_out, 1);   /* not in a foreign call */
     m->is_sysmon = sysmon;
     m->nextp = p;
     m->spinning = spinning;
@@ -281,8 +292,9 @@ void gort_checkdead_locked(void)
                   gort_sched.nmsys;
     if (run > 0 || atomic_load(&gort_sched.stopping) || gort_sched.library_mode)
         return;
-    if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0)
-        return;   /* a timer will wake somebody */
+    if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0 ||
+        atomic_load(&gort_sched.nhostcalls) > 0)
+        return;   /* a timer or a host thread will wake somebody */
     gort_rtlock_unlock(&gort_sched.lock);
     gort_deadlock();
 }
@@ -555,6 +567,7 @@ void gort_sched_start_ms(void)
         pidle_put_locked(&gort_sched.allp[i]);
     gort_rtlock_unlock(&gort_sched.lock);
     gort_sysmon_start();
+    gort_runtime_ready();
 }
 
 /* Called by whoever ends the runtime (the main goroutine's exit). */
@@ -615,6 +628,7 @@ int gort_rt0_exit(void)
         }
     }
     gort_sched.allm = NULL;
+    gort_callback_fini();
     for (int32_t i = 0; i < gort_sched.nprocs; i++)
         gort_timers_free(&gort_sched.allp[i]);
     gort_stack_release_all();

@@ -223,10 +223,10 @@ static gort_g *slot_g(gort_slab *s, uint32_t idx)
     return (gort_g *)((top - sizeof(gort_g)) & ~(uintptr_t)63);
 }
 
+/* The descriptor's fixed fields; newproc (proc.c) sets the others. */
 static gort_g *slot_take(gort_slab *s, uint32_t idx)
 {
     gort_g *g = slot_g(s, idx);
-    memset(g, 0, sizeof *g);
     g->slab = s;
     g->slot = idx;
     g->stack_lo = (uintptr_t)slot_base(s, idx) + page();
@@ -292,10 +292,13 @@ static gort_g *alloc_locked(size_t usable, int *err)
 gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
 {
     if (p && p->stackcache && gort_stack_round(usable) == default_class->usable) {
+        /* A stack this P just freed: its descriptor's fixed fields are
+         * still right. */
         gort_g *g = p->stackcache;
         p->stackcache = g->schedlink;
         p->nstackcache--;
-        return slot_take(g->slab, g->slot);
+        g->slab->state[g->slot] = SLOT_INUSE;
+        return g;
     }
     gort_rtlock_lock(&stack_lock);
     gort_g *g = alloc_locked(usable, err);

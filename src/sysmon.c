@@ -78,6 +78,10 @@ static bool retake(int64_t now)
         gort_p *p = &gort_sched.allp[i];
         if (p->status != GORT_P_RUNNING)
             continue;
+        if (gort_cgo_retake(p, now)) {
+            did = true;
+            continue;
+        }
         uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
         bool stuck = tick == p->sysmon_tick;
         if (!stuck) {

@@ -1,0 +1,49 @@
+/*
+ * cgocall.S - run a C function on another stack.
+ *
+ * void gort_asmcgocall(void (*fn)(void *), void *arg, uintptr_t stack_top,
+ *                      uintptr_t *save_sp)
+ *
+ * Stores the caller's stack pointer in *save_sp (if not NULL), moves to
+ * stack_top (16-byte aligned down; 0 means stay on this stack), calls
+ * fn(arg) there and comes back.  Foreign calls use it to run C code on the
+ * M's system stack (g0) rather than the goroutine's, and callbacks use it
+ * the other way round, to run the goroutine side on the goroutine's stack.
+ *
+ * The frame keeps %rbp as the CFA register, so an unwinder stopped in the
+ * C code walks from the system stack back onto the goroutine stack:
+ * gdb shows one backtrace across both.
+ */
+	.text
+
+	.globl	gort_asmcgocall
+	.hidden	gort_asmcgocall
+	.type	gort_asmcgocall, @function
+	.p2align 4
+gort_asmcgocall:
+	.cfi_startproc
+	pushq	%rbp
+	.cfi_def_cfa_offset 16
+	.cfi_offset %rbp, -16
+	movq	%rsp, %rbp
+	.cfi_def_cfa_register %rbp
+	testq	%rcx, %rcx
+	jz	1f
+	movq	%rsp, (%rcx)
+1:
+	movq	%rdi, %rax
+	movq	%rsi, %rdi
+	testq	%rdx, %rdx
+	jz	2f
+	movq	%rdx, %rsp
+2:
+	andq	$-16, %rsp
+	call	*%rax
+	movq	%rbp, %rsp
+	popq	%rbp
+	.cfi_def_cfa %rsp, 8
+	ret
+	.cfi_endproc
+	.size	gort_asmcgocall, .-gort_asmcgocall
+
+	.section .note.GNU-stack,"",@progbits

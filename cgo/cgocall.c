@@ -1,0 +1,226 @@
+/*
+ * cgocall.c - goroutines calling C.
+ *
+ * A foreign call runs on the M's system stack (g0's, below the context
+ * g0 left there; or, inside a callback, below the C frames that called
+ * back: m->cgo_top).  The goroutine stays "on" its M and keeps its P, so a
+ * short call costs no hand-off at all.  sysmon watches for calls that
+ * last (sysmon.c): after about 20 us it takes the P and hands it to
+ * another M, so blocking C code never stalls the other goroutines.
+ *
+ * The hand-shake with sysmon is an asymmetric Dekker protocol, so that
+ * the goroutine's side has no atomic read-modify-write:
+ *
+ *   goroutine, leaving C:  sc_out = 1; (compiler barrier)  r = sc_req
+ *   sysmon, taking the P:  sc_req = 1; membarrier();       r = sc_out
+ *
+ * membarrier(PRIVATE_EXPEDITED) makes every running thread of the process
+ * execute a full barrier, so at least one side sees the other's store:
+ * either sysmon sees sc_out == 0 (the call is still on: it takes the P,
+ * and the goroutine will see sc_req == 1), or the goroutine sees
+ * sc_req == 0 (it keeps its P, and sysmon sees sc_out == 1 and backs
+ * off).  When both see each other, sc_lock settles it: sysmon decides
+ * under the lock (sc_retaken), and a goroutine that saw sc_req takes the
+ * lock and reads the decision.  Without membarrier (old kernels) the
+ * goroutine's store becomes an xchg, a full barrier of its own, and sysmon
+ * uses a plain fence.
+ *
+ * Locks: m->sc_lock is a leaf lock.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "runq.h"
+
+#define RETAKE_NS (20 * 1000)
+
+void gort_cgo_init(void)
+{
+    gort_sched.membarrier =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+uintptr_t gort_c_stack_top(gort_m *m)
+{
+    if (m->cgo_top)
+        return m->cgo_top;
+    /* Below g0's saved context (and the 128-byte red zone under it). */
+    return ((uintptr_t)m->g0->sp - 256) & ~(uintptr_t)15;
+}
+
+void gort_entersyscall(gort_g *g, gort_m *m)
+{
+    atomic_store_explicit(&g->status, GORT_G_CCALL, memory_order_relaxed);
+    atomic_store_explicit(&m->sc_seq, atomic_load_explicit(&m->sc_seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->sc_out, 0, memory_order_release);
+}
+
+/* The P is gone (sysmon took it, or the call gave it away): get one back,
+ * or wait for one. */
+static void exitsyscall_nop(gort_g *g, gort_m *m)
+{
+    gort_p *p = gort_pidle_get();
+    if (p) {
+        gort_acquirep(m, p);
+        atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
+        return;
+    }
+    if (m->lockedg == g) {
+        /* Wired (or inside a callback: g0's stack holds C frames): wait
+         * on this thread until an M hands over a P. */
+        gort_locked_wait(g, true, NULL, NULL);
+        return;
+    }
+    /* Queue g and let this M look for work (or sleep) on g0; whoever
+     * runs g next gives it a P. */
+    gort_switch_to(g, m->g0, GORT_PREV_GLOBAL);
+}
+
+static void exitsyscall_slow(gort_g *g, gort_m *m)
+{
+    gort_rtlock_lock(&m->sc_lock);
+    bool taken = m->sc_retaken;
+    m->sc_retaken = false;
+    atomic_store_explicit(&m->sc_req, 0, memory_order_relaxed);
+    gort_rtlock_unlock(&m->sc_lock);
+    if (!taken) {
+        atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
+        return;
+    }
+    exitsyscall_nop(g, m);
+}
+
+void gort_exitsyscall(gort_g *g, gort_m *m)
+{
+    if (likely(gort_sched.membarrier)) {
+        atomic_store_explicit(&m->sc_out, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_exchange_explicit(&m->sc_out, 1, memory_order_seq_cst);
+    }
+    if (likely(atomic_load_explicit(&m->sc_req, memory_order_relaxed) == 0)) {
+        atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
+        return;
+    }
+    exitsyscall_slow(g, m);
+}
+
+/* sysmon: take p from an M whose G has been in C since the last look
+ * and at least RETAKE_NS, if anyone could use it.  True if it did. */
+bool gort_cgo_retake(gort_p *p, int64_t now)
+{
+    gort_m *m = p->m;
+    if (!m || atomic_load_explicit(&m->sc_out, memory_order_relaxed) != 0)
+        return false;
+    uint64_t seq = atomic_load_explicit(&m->sc_seq, memory_order_relaxed);
+    if (seq != p->sysmon_scseq) {
+        p->sysmon_scseq = seq;
+        p->sysmon_scwhen = now;
+        return false;
+    }
+    if (now - p->sysmon_scwhen < RETAKE_NS)
+        return false;
+    /* Worth it only if the P would be used: work is waiting, or no other
+     * P is free for work that comes. */
+    if (gort_runq_empty(p) && atomic_load(&gort_sched.gq_len) == 0 &&
+        atomic_load(&p->timer0_when) == 0 && atomic_load(&gort_sched.npidle) > 0 &&
+        now - p->sysmon_scwhen < 10 * 1000 * 1000)
+        return false;
+
+    gort_rtlock_lock(&m->sc_lock);
+    atomic_store_explicit(&m->sc_req, 1, memory_order_relaxed);
+    if (gort_sched.membarrier)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    bool in_c = atomic_load_explicit(&m->sc_out, memory_order_relaxed) == 0 &&
+                atomic_load_explicit(&m->sc_seq, memory_order_relaxed) == seq &&
+                m->p == p;
+    if (in_c) {
+        m->sc_retaken = true;
+        gort_releasep(m);
+    } else {
+        atomic_store_explicit(&m->sc_req, 0, memory_order_relaxed);
+    }
+    gort_rtlock_unlock(&m->sc_lock);
+    if (!in_c)
+        return false;
+    atomic_fetch_add_explicit(&p->nretake, 1, memory_order_relaxed);
+    p->sysmon_scseq = 0;
+    gort_handoffp(p);
+    return true;
+}
+
+/* ---- the calls --------------------------------------------------------- */
+
+static inline void checkpoint_after_c(gort_g *g)
+{
+    if (unlikely(atomic_load_explicit(&g->preempt, memory_order_relaxed)) && g->m->cb_depth == 0)
+        gort_preempt_check_slow(g);
+}
+
+void gort_cgocall(void (*fn)(void *), void *arg)
+{
+    gort_g *g = gort_need_g("gort_cgocall");
+    gort_m *m = g->m;
+    g->in_cgo = GORT_CGO_CALL;
+    gort_entersyscall(g, m);
+    gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
+    m = g->m;   /* unchanged: a G in C cannot move */
+    gort_exitsyscall(g, m);
+    g->in_cgo = GORT_CGO_NONE;
+    checkpoint_after_c(g);
+}
+
+void gort_cgocall_blocking(void (*fn)(void *), void *arg)
+{
+    gort_g *g = gort_need_g("gort_cgocall_blocking");
+    gort_m *m = g->m;
+    g->in_cgo = GORT_CGO_CALL;
+    gort_entersyscall(g, m);
+    /* Give the P away now, as if sysmon had taken it. */
+    gort_rtlock_lock(&m->sc_lock);
+    m->sc_retaken = true;
+    atomic_store_explicit(&m->sc_req, 1, memory_order_relaxed);
+    gort_p *p = gort_releasep(m);
+    gort_rtlock_unlock(&m->sc_lock);
+    gort_handoffp(p);
+    gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
+    gort_exitsyscall(g, m);
+    g->in_cgo = GORT_CGO_NONE;
+    checkpoint_after_c(g);
+}
+
+void gort_cgocall_fast(void (*fn)(void *), void *arg)
+{
+    gort_g *g = gort_need_g("gort_cgocall_fast");
+    g->in_cgo = GORT_CGO_FAST;
+    gort_asmcgocall(fn, arg, gort_c_stack_top(g->m), &g->cgo_sp);
+    g->in_cgo = GORT_CGO_NONE;
+}
+
+struct ffi_args {
+    ffi_cif *cif;
+    void (*fn)(void);
+    void *rvalue;
+    void **avalues;
+};
+
+static void ffi_trampoline(void *p)
+{
+    struct ffi_args *a = p;
+    ffi_call(a->cif, a->fn, a->rvalue, a->avalues);
+}
+
+void gort_ffi_call(ffi_cif *cif, void (*fn)(void), void *rvalue, void **avalues)
+{
+    gort_need_g("gort_ffi_call");
+    if (!cif || !fn)
+        gort_throw_call("gort_ffi_call", "cif or fn is NULL");
+    struct ffi_args a = {cif, fn, rvalue, avalues};
+    gort_cgocall(ffi_trampoline, &a);
+}
