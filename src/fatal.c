@@ -48,12 +48,7 @@ void gort_printf(const char *fmt, ...)
 
 static noreturn void die(void)
 {
-    gort_g *g = gort_getg();
-    if (g != NULL && g->id > 0)
-        gort_printf("\ngoroutine %lld [running]\n", (long long)g->id);
-    else if (g != NULL)
-        gort_printf("\n(on the scheduler stack of M%lld)\n",
-                    g->m ? (long long)g->m->id : -1LL);
+    gort_traceback_fatal();
     _exit(2);
 }
 

@@ -373,6 +373,10 @@ GORT_INTERNAL void gort_signal_fini(void);
 GORT_INTERNAL void gort_minit(gort_m *m);
 GORT_INTERNAL void gort_mfini(gort_m *m);
 
+/* traceback.c */
+GORT_INTERNAL void gort_traceback_fatal(void);
+GORT_INTERNAL void gort_traceback_all_waiting(void);
+
 /* fatal.c: every fatal error goes through here (exit status 2). */
 GORT_INTERNAL noreturn void gort_throw(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

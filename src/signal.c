@@ -9,11 +9,13 @@
  *
  *     gort: goroutine 17 stack overflow (stack 256 KiB)
  *
- * and exits with status 2.  Any other fault is not gort's business: the
- * handler passes it to whatever handler was installed before gort's (a
- * host's crash reporter, a sanitizer), or, if that was the default
- * action, restores the default and returns so the fault repeats and kills
- * the process the ordinary way (with a core dump where enabled).
+ * with a backtrace, and exits with status 2.  Any other crash (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL) in a goroutine is reported -- which goroutine,
+ * with a backtrace -- and then passed to whatever handler was installed
+ * before gort's (a host's crash reporter, a sanitizer), or, if that was
+ * the default action, the default is restored and the handler returns so
+ * the fault repeats and kills the process the ordinary way (with a core
+ * dump where enabled).
  *
  * The previous handlers and the thread's previous signal stack are put
  * back when the runtime ends, so gort_main can be called again.
@@ -29,7 +31,7 @@
 
 #define ALTSTACK_SIZE (64 * 1024)
 
-static const int fault_signals[] = {SIGSEGV, SIGBUS};
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 #define NFAULT (sizeof fault_signals / sizeof fault_signals[0])
 
 static struct sigaction old_action[NFAULT];
@@ -82,7 +84,16 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
                         (unsigned long)addr);
         }
         gort_printf("gort: fault address %#lx, signal %d\n", (unsigned long)addr, sig);
+        gort_traceback_fatal();
         _exit(2);
+    }
+    /* Not a guard page: say which goroutine crashed, then let the
+     * previous handler (or the default action) deal with it. */
+    gort_g *g = gort_getg();
+    if (g && g->id > 0 && atomic_load(&gort_sched.running)) {
+        gort_printf("gort: signal %d (%s) at %#lx in goroutine %lld\n", sig, strsignal(sig),
+                    (unsigned long)addr, (long long)g->id);
+        gort_traceback_fatal();
     }
     chain(sig, info, ctx);
 }

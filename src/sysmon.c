@@ -188,7 +188,7 @@ void gort_dump_goroutines(void)
 void gort_deadlock(void)
 {
     gort_printf("gort: all goroutines are asleep - deadlock!\n\n");
-    gort_dump_goroutines();
+    gort_traceback_all_waiting();
     if (getenv("GORT_DEBUG") && strstr(getenv("GORT_DEBUG"), "deadlockdump=1")) {
         gort_printf("\nthreads=%d idle=%d idlelocked=%d sys=%d gq=%lld\n", gort_sched.mcount,
                     gort_sched.nmidle, gort_sched.nmidlelocked, gort_sched.nmsys,

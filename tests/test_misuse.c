@@ -192,7 +192,30 @@ Test(misuse, fatal_error_names_the_goroutine)
 {
     expect_fatal(set_hooks_in_goroutine_3,
                  "gort: fatal error: gort_cgo_set_hooks: the runtime is already running");
-    cr_assert_not_null(strstr(out, "\ngoroutine 3 [running]\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "\ngoroutine 3 [running]:\n"), "%s", out);
+    /* ... with a backtrace that starts at the call that failed (the
+     * error path's own frames are left out). */
+    const char *bt = strstr(out, "[running]:\n\t");
+    cr_assert_not_null(bt, "%s", out);
+    cr_assert_eq(strncmp(bt + strlen("[running]:\n\t"), "gort_cgo_set_hooks+", 19), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "GORT_TRACEBACK=all"), "%s", out);
+}
+
+static void all_tracebacks(void)
+{
+    setenv("GORT_TRACEBACK", "all", 1);
+    run_main(spawn_then_set_hooks, NULL);
+}
+
+Test(misuse, traceback_all_lists_every_goroutine)
+{
+    expect_fatal(all_tracebacks,
+                 "gort: fatal error: gort_cgo_set_hooks: the runtime is already running");
+    cr_assert_not_null(strstr(out, "\ngoroutine 3 [running]:\n"), "%s", out);
+    /* main (1) is parked in runnext behind its child: listed, walked from
+     * its saved context down to its own function. */
+    cr_assert_not_null(strstr(out, "\ngoroutine 1 [runnable]:\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "\ngoroutine 1 [runnable]:\n\tgort_go_opts+"), "%s", out);
 }
 
 /* ---- gort_cgo_set_hooks(NULL) ----------------------------------------- */
