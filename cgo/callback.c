@@ -273,7 +273,9 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     uintptr_t gsp = g->cgo_sp;
     m->cgo_top = ((uintptr_t)__builtin_frame_address(0) - 512) & ~(uintptr_t)15;
 
+    GORT_TRACE(GORT_EV_CALLBACK_BEGIN, g->id, 0);
     gort_asmcgocall(fn, arg, (gsp - 128) & ~(uintptr_t)15, NULL);
+    GORT_TRACE(GORT_EV_CALLBACK_END, g->id, 0);
 
     m = g->m;   /* the same M: g was wired to it */
     m->cgo_top = old_top;

@@ -168,10 +168,12 @@ void gort_cgocall(void (*fn)(void *), void *arg)
     gort_g *g = gort_need_g("gort_cgocall");
     gort_m *m = g->m;
     g->in_cgo = GORT_CGO_CALL;
+    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
     gort_entersyscall(g, m);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
     m = g->m;   /* unchanged: a G in C cannot move */
     gort_exitsyscall(g, m);
+    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
 }
@@ -181,6 +183,7 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     gort_g *g = gort_need_g("gort_cgocall_blocking");
     gort_m *m = g->m;
     g->in_cgo = GORT_CGO_CALL;
+    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
     gort_entersyscall(g, m);
     /* Give the P away now, as if sysmon had taken it. */
     gort_rtlock_lock(&m->sc_lock);
@@ -191,6 +194,7 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     gort_handoffp(p);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
     gort_exitsyscall(g, m);
+    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
 }

@@ -160,6 +160,7 @@ void gort_schedinit(void)
     }
     gort_stack_init();
     gort_signal_init();
+    gort_trace_init();
 }
 
 /* The entry proper, for gort_main and library mode (which has already

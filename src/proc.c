@@ -87,11 +87,23 @@ void gort_switch_in(void)
     }
 }
 
+static __attribute__((noinline)) void trace_switch(gort_g *g, gort_g *next, uint32_t action)
+{
+    if (g->id > 0)
+        gort_trace_event(GORT_EV_GO_STOP, g->id, action);
+    if (next->id > 0) {
+        gort_trace_event(GORT_EV_GO_START, next->id, next->trace_flow);
+        next->trace_flow = 0;
+    }
+}
+
 /* The leaving side's half: hand the M to next and record what the new
  * context must do with g (enum gort_prev_action). */
 static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
 {
     gort_m *m = g->m;
+    if (unlikely(gort_trace_on))
+        trace_switch(g, next, action);
     if (action != GORT_PREV_NONE) {
         m->prev = g;
         m->prev_action = action;
@@ -281,6 +293,7 @@ int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
     if (!ng)
         return err;
     int64_t id = ng->id;
+    GORT_TRACE(GORT_EV_GO_CREATE, g->id, id);
     if (unlikely(m->lockedg != NULL)) {
         /* A wired M runs only its G: the child goes to the queue. */
         gort_runq_put(m->p, ng);
@@ -393,6 +406,7 @@ int gort_maxprocs(void)
 void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock)
 {
     gort_m *m = g->m;
+    GORT_TRACE(GORT_EV_GO_STOP, g->id, requeue ? GORT_PREV_READY : GORT_PREV_PARK);
     gort_note_clear(&m->park);
     if (unlockf)
         unlockf(lock);   /* with the P still held: a timer started here lands in its heap */
@@ -432,6 +446,10 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
     }
     atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
     m->curg = g;
+    if (unlikely(gort_trace_on) && m->p) {
+        gort_trace_event(GORT_EV_GO_START, g->id, g->trace_flow);
+        g->trace_flow = 0;
+    }
 }
 
 void gort_lock_os_thread(void)

@@ -130,6 +130,8 @@ static inline gort_g *gort_runq_get(gort_p *p)
 static inline void gort_ready_inline(gort_g *g, bool next)
 {
     gort_g *cur = gort_getg();
+    if (unlikely(gort_trace_on))
+        g->trace_flow = gort_trace_unblock(cur ? cur->id : 0, g->id);
     /* Only an M running Go code owns its P's queues; a thread in a foreign
      * call (or a host thread) may lose its P to sysmon at any moment. */
     gort_p *p = (cur && cur->m && cur->in_cgo == GORT_CGO_NONE) ? cur->m->p : NULL;

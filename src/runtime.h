@@ -45,6 +45,7 @@
 #include "layout.h"
 #include "lock.h"
 #include "timer.h"
+#include "trace.h"
 
 #define GORT_INTERNAL __attribute__((visibility("hidden")))
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -90,6 +91,7 @@ struct gort_g {
     _Atomic bool preempt;  /* sysmon asks the G to yield at its next runtime call */
     uint32_t in_cgo;       /* GORT_CGO_*: in a foreign call, and which kind */
     uintptr_t cgo_sp;      /* the G's stack pointer when it entered C */
+    int64_t trace_flow;    /* GORT_TRACE: the flow arrow that ends where it next runs */
 };
 
 /* What the next context to run on an M does with the G that left it.

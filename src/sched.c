@@ -146,6 +146,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
         gort_sched.nmsys++;
     gort_rtlock_unlock(&gort_sched.lock);
 
+    GORT_TRACE(GORT_EV_THREAD, 0, m->id);
     gort_thread_start ts = {.g = (gort_cgo_g *)g0, .tls = m->tls, .fn = gort_mstart_thread};
     void (*start)(gort_thread_start *) = _cgo_thread_start;
     if (!start)
@@ -628,6 +629,7 @@ int gort_rt0_exit(void)
         }
     }
     gort_sched.allm = NULL;
+    gort_trace_flush(true);
     gort_callback_fini();
     for (int32_t i = 0; i < gort_sched.nprocs; i++)
         gort_timers_free(&gort_sched.allp[i]);

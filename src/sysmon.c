@@ -141,6 +141,7 @@ void gort_sysmon_main(gort_m *m)
         gort_note_tsleep(&gort_sched.sysmon_note, delay_us * 1000);
 
         int64_t now = gort_nanotime();
+        gort_trace_flush(false);
         if (retake(now))
             idle_rounds = 0;
         else
