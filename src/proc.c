@@ -41,6 +41,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#include "sanitizer.h"
 
 struct gort_sched gort_sched;
 gort_g gort_g0;
@@ -79,6 +80,7 @@ void gort_switch_in(void)
 {
     gort_g *g = gort_getg();
     gort_m *m = g->m;
+    gort_san_switch_finish(g);
     *m->errno_ptr = g->saved_errno;
     gort_g *prev = m->prev;
     if (prev) {
@@ -115,6 +117,7 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
     m->curg = next;
     g->saved_errno = *m->errno_ptr;
     gort_setg(next);
+    gort_san_switch_start(g, next, action == GORT_PREV_DEAD);
 }
 
 /* Switch the M running g over to next.  Returns when g is switched back
@@ -260,6 +263,7 @@ void gort_g_reset(gort_g *g, int64_t id)
     g->lockedm = NULL;
     g->in_cgo = GORT_CGO_NONE;
     g->cgo_sp = 0;
+    g->asan_fake = NULL;
     atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
     atomic_store_explicit(&g->status, GORT_G_IDLE, memory_order_relaxed);
 }
@@ -270,6 +274,7 @@ static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
     gort_g *g = gort_stack_alloc(p, stack_size, err);
     if (!g)
         return NULL;
+    gort_san_stack_reuse(g);
     gort_g_reset(g, id);
     g->fn = fn;
     g->arg = arg;

@@ -34,6 +34,8 @@
 #ifndef GORT_RUNTIME_H
 #define GORT_RUNTIME_H
 
+#include "config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +94,8 @@ struct gort_g {
     uint32_t in_cgo;       /* GORT_CGO_*: in a foreign call, and which kind */
     uintptr_t cgo_sp;      /* the G's stack pointer when it entered C */
     int64_t trace_flow;    /* GORT_TRACE: the flow arrow that ends where it next runs */
+    void *asan_fake;       /* --enable-sanitizer=address: ASan's fake stack while switched out */
+    unsigned vg_stack;     /* --enable-valgrind: its stack's registration */
 };
 
 /* What the next context to run on an M does with the G that left it.

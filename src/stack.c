@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 
 #include "runtime.h"
+#include "sanitizer.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -251,7 +252,9 @@ static gort_g *take_fresh(struct stack_class *c, int *err)
         return NULL;
     }
     s->nused++;
-    return slot_take(s, idx);
+    gort_g *g = slot_take(s, idx);
+    g->vg_stack = gort_vg_stack_register(g->stack_lo, g->stack_hi);
+    return g;
 }
 
 /* ---- allocation -------------------------------------------------------- */
