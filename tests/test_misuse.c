@@ -209,6 +209,9 @@ static void all_tracebacks(void)
 
 Test(misuse, traceback_all_lists_every_goroutine)
 {
+#ifdef GORT_ASAN
+    cr_skip("ASan keeps frames on its fake stack: the frame-pointer walk of parked goroutines ends early");
+#endif
     expect_fatal(all_tracebacks,
                  "gort: fatal error: gort_cgo_set_hooks: the runtime is already running");
     cr_assert_not_null(strstr(out, "\ngoroutine 3 [running]:\n"), "%s", out);
