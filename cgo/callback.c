@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,13 @@ bool gort_rt_wait_running(void)
     return ok;
 }
 
+/* Every runtime thread marks itself as belonging to this run (gort_minit),
+ * so that a callback on it is not taken for one from a foreign thread. */
+void gort_tls_gen_set(void)
+{
+    tls_gen = atomic_load(&rt_generation);
+}
+
 int32_t gort_callbacks_in_flight(void)
 {
     return atomic_load(&ncallbacks);
@@ -186,6 +194,12 @@ static gort_g *needm(void)
     g0->stackguard0 = g0->stack_lo + GORT_STACK_GUARD;
     g0->stackguard1 = g0->stackguard0;
     m->errno_ptr = &errno;
+    /* A stack overflow in a handler must be reportable: give the thread a
+     * signal stack if it has none (given back in dropm). */
+    stack_t cur;
+    m->altstack = NULL;
+    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE))
+        gort_minit_altstack(m);
     m->curg = g;
     g->in_cgo = GORT_CGO_CALL;
     g->cgo_sp = (g->stack_hi - 64) & ~(uintptr_t)15;
@@ -217,6 +231,7 @@ static void dropm(void *v)
     gort_rtlock_unlock(&m->sc_lock);
     if (p)
         gort_handoffp(p);
+    gort_mfini(m);
     gort_setg(NULL);
     gort_rtlock_lock(&gort_sched.lock);
     m->extralink = extra_free;
@@ -261,14 +276,17 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 
     atomic_fetch_add(&ncallbacks, 1);
     gort_m *m = g->m;
-    gort_exitsyscall(g, m);
-    g->in_cgo = GORT_CGO_NONE;
-
+    /* Wire g to this M before anything can make it wait: below us on the
+     * system stack are the foreign caller's frames, so waiting for a P
+     * must happen here (gort_locked_wait), never on g0. */
     gort_m *old_lockedm = g->lockedm;
     gort_g *old_lockedg = m->lockedg;
     g->lockedm = m;
     m->lockedg = g;
     m->cb_depth++;
+    gort_exitsyscall(g, m);
+    g->in_cgo = GORT_CGO_NONE;
+
     uintptr_t old_top = m->cgo_top;
     uintptr_t gsp = g->cgo_sp;
     m->cgo_top = ((uintptr_t)__builtin_frame_address(0) - 512) & ~(uintptr_t)15;

@@ -87,6 +87,14 @@ void gort_switch_in(void)
         m->prev = NULL;
         finish_prev(m, prev, m->prev_action);
     }
+    /* A busy P runs its own due timers every few dozen switches, here,
+     * where the G that left is fully parked. */
+    gort_p *p = m->p;
+    if (p && unlikely(--p->timer_countdown <= 0)) {
+        p->timer_countdown = 61;
+        if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
+            gort_timers_run(p, gort_nanotime());
+    }
 }
 
 static __attribute__((noinline)) void trace_switch(gort_g *g, gort_g *next, uint32_t action)
@@ -139,9 +147,10 @@ static inline gort_g *next_local(gort_m *m)
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
     gort_g *next = NULL;
     if (unlikely(--p->fair_countdown <= 0)) {
+        /* Not timers here: the G that is leaving may still hold the locks
+         * of what it blocks on, and a timer could ready it before it is
+         * parked.  Timers run in gort_switch_in, on the next stack. */
         p->fair_countdown = 61;
-        if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
-            gort_timers_run(p, gort_nanotime());
         if (atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
             gort_rtlock_lock(&gort_sched.lock);
             next = gort_gq_get_locked(p);

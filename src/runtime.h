@@ -169,7 +169,8 @@ struct gort_p {
     gort_g *ovf_head, *ovf_tail;
     _Atomic int32_t ovf_len;
     _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
-    int32_t fair_countdown;      /* to the next look at timers and the global queue */
+    int32_t fair_countdown;      /* to the next look at the global queue */
+    int32_t timer_countdown;     /* to the next look at this P's timers */
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
     int64_t sysmon_when;
@@ -332,6 +333,7 @@ GORT_INTERNAL void gort_rt_end(void);
 GORT_INTERNAL int gort_rt_state(void);
 GORT_INTERNAL bool gort_rt_wait_running(void);
 GORT_INTERNAL int32_t gort_callbacks_in_flight(void);
+GORT_INTERNAL void gort_tls_gen_set(void);
 
 /* chan.c */
 GORT_INTERNAL void gort_chan_offer(gort_chan *c, const void *elem);
@@ -377,6 +379,7 @@ GORT_INTERNAL void gort_sysunmap(void *p, size_t len);
 GORT_INTERNAL void gort_signal_init(void);
 GORT_INTERNAL void gort_signal_fini(void);
 GORT_INTERNAL void gort_minit(gort_m *m);
+GORT_INTERNAL void gort_minit_altstack(gort_m *m);
 GORT_INTERNAL void gort_mfini(gort_m *m);
 
 /* traceback.c */

@@ -21,6 +21,7 @@
  * back when the runtime ends, so gort_main can be called again.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,23 @@ void gort_signal_fini(void)
         sigaction(fault_signals[i], &old_action[i], NULL);
 }
 
-/* Per-thread set-up when an M starts: errno location and signal stack. */
+/* Per-thread set-up when an M starts: errno location, signal stack, and
+ * the fault signals unblocked (a thread made with every signal blocked,
+ * as thread hooks do, must still get its stack overflow report). */
 void gort_minit(gort_m *m)
 {
     m->errno_ptr = &errno;
+    gort_tls_gen_set();
+    sigset_t faults;
+    sigemptyset(&faults);
+    for (size_t i = 0; i < NFAULT; i++)
+        sigaddset(&faults, fault_signals[i]);
+    pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+    gort_minit_altstack(m);
+}
+
+void gort_minit_altstack(gort_m *m)
+{
     m->altstack_size = ALTSTACK_SIZE;
     m->altstack = gort_sysmap(m->altstack_size, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS);
