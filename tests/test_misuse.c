@@ -204,6 +204,7 @@ Test(misuse, fatal_error_names_the_goroutine)
 static void all_tracebacks(void)
 {
     setenv("GORT_TRACEBACK", "all", 1);
+    setenv("GORT_MAXPROCS", "1", 1);   /* main stays parked behind its child */
     run_main(spawn_then_set_hooks, NULL);
 }
 
