@@ -112,8 +112,15 @@ void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
 }
 
 /* The next G this M may run without entering the scheduler loop, or NULL:
- * then it switches to g0, which looks further (or sleeps). */
-static inline gort_g *next_local(gort_m *m)
+ * then it switches to g0, which looks further (or sleeps).
+ *
+ * parking: the caller is a G blocking in gort_park.  It is not off the CPU
+ * yet and may hold the lock of the channel it waits on (released by its
+ * unlockf after the switch), so no timer may run here: a timer feeding
+ * that very channel would take the lock again (self-deadlock) or ready
+ * the G before it has switched out.  Due timers then send the M through
+ * g0, whose findrunnable runs them once the G is parked. */
+static inline gort_g *next_local(gort_m *m, bool parking)
 {
     if (unlikely(m->lockedg != NULL))
         return NULL;
@@ -122,8 +129,14 @@ static inline gort_g *next_local(gort_m *m)
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
     gort_g *next = NULL;
     if (unlikely(tick % 61 == 0)) {
-        if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
-            gort_timers_run(p, gort_nanotime());
+        int64_t when = atomic_load_explicit(&p->timer0_when, memory_order_relaxed);
+        if (when != 0) {
+            int64_t now = gort_nanotime();
+            if (parking && when <= now)
+                return NULL;
+            if (!parking)
+                gort_timers_run(p, now);
+        }
         if (atomic_load_explicit(&gort_sched.gq_len, memory_order_relaxed) > 0) {
             gort_rtlock_lock(&gort_sched.lock);
             next = gort_gq_get_locked(p);
@@ -203,7 +216,7 @@ static noreturn void goexit(gort_g *g)
         atomic_store(&gort_sched.main_done, true);
         gort_sched_shutdown();   /* every M leaves its loop */
     } else if (!m->exiting) {
-        next = next_local(m);
+        next = next_local(m, false);
     }
     if (!next)
         next = m->g0;
@@ -289,7 +302,7 @@ void *gort_yield_prepare(void *sp)
         hand_over(g, m->g0, GORT_PREV_GLOBAL);
         return m->g0->sp;
     }
-    gort_g *next = next_local(m);
+    gort_g *next = next_local(m, false);
     if (!next)
         return NULL;
     g->sp = sp;
@@ -305,7 +318,7 @@ void gort_park(const char *reason, void (*unlockf)(void *), void *lock)
     atomic_store_explicit(&g->status, GORT_G_WAITING, memory_order_relaxed);
     m->prev_unlockf = unlockf;
     m->prev_lock = lock;
-    gort_g *next = next_local(m);
+    gort_g *next = next_local(m, true);
     gort_switch_to(g, next ? next : m->g0, GORT_PREV_PARK);
     g->waitreason = NULL;
     checkpoint(g);
