@@ -189,9 +189,15 @@ void gort_stop_check_slow(gort_g *g)
     gort_throw("goroutine %lld resumed after the runtime stopped", (long long)g->id);
 }
 
+/* A G that ran 10 ms without a switch: its P has not looked at its timers
+ * either (next_local does so only every 61 switches, and a G preempted
+ * every 10 ms would take 61 of them), so run the due ones, then yield. */
 void gort_preempt_check_slow(gort_g *g)
 {
     atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
+    gort_p *p = g->m->p;
+    if (p && atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
+        gort_timers_run(p, gort_nanotime());
     gort_yield();
 }
 
