@@ -310,7 +310,11 @@ static void stopm(gort_m *m, bool for_timers)
         gort_note_clear(&m->park);
         return;
     }
-    gort_note_tsleep(&m->park, until - gort_nanotime());
+    /* The timer may have come due since it was read: a negative timeout
+     * would mean "no limit" to gort_note_tsleep, and the M would sleep
+     * past it for good. */
+    int64_t ns = until - gort_nanotime();
+    gort_note_tsleep(&m->park, ns > 0 ? ns : 0);
     gort_rtlock_lock(&gort_sched.lock);
     if (gort_sched.timer_sleeper == m)
         gort_sched.timer_sleeper = NULL;
