@@ -439,13 +439,19 @@ static void selunlock(struct select_ctx *s)
 {
     if (!need_locks())
         return;
-    /* Backwards: the first lock is released last. */
-    gort_chan *last = NULL;
+    /* Backwards: the first lock is released last.  As the unlock of a
+     * parked select (selunlock_cb), s, the cases and the lock order live
+     * on the parked G's stack: once a lock is released a waker may ready
+     * the G, and it runs on another M as soon as it can take all its locks
+     * again -- that is, right after the last unlock here.  So a duplicate
+     * is recognised by looking at the next entry before unlocking, and
+     * nothing is read after the last unlock (Go's selunlock does the
+     * same). */
     for (size_t i = s->nlock; i-- > 0;) {
         gort_chan *c = s->cases[s->lockorder[i]].chan;
-        if (c != last)
-            gort_rtlock_unlock(&c->lock);
-        last = c;
+        if (i > 0 && c == s->cases[s->lockorder[i - 1]].chan)
+            continue;   /* released at the next step */
+        gort_rtlock_unlock(&c->lock);
     }
 }
 
