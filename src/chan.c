@@ -262,6 +262,19 @@ static inline void buf_take(gort_chan *c, void *elem)
     c->count--;
 }
 
+/* Every channel call is a point where the goroutine honours a preemption
+ * request (sysmon, after 10 ms without a switch) or the runtime's end, as
+ * gort_go and gort_park do: a goroutine whose operations all complete at
+ * once (buffered channels, try_*, select with a ready case) never parks,
+ * and would otherwise starve the other goroutines of its P. */
+static inline void chan_checkpoint(gort_g *g)
+{
+    if (unlikely(atomic_load_explicit(&gort_sched.stopping, memory_order_relaxed)))
+        gort_stop_check_slow(g);
+    if (unlikely(atomic_load_explicit(&g->preempt, memory_order_relaxed)))
+        gort_preempt_check_slow(g);
+}
+
 static noreturn void block_forever(const char *reason)
 {
     gort_park(reason, NULL, NULL);
@@ -319,6 +332,7 @@ static inline int try_recv_locked(gort_chan *c, void *elem, bool *ok)
 void gort_chan_send(gort_chan *c, const void *elem)
 {
     gort_g *g = gort_need_g("gort_chan_send");
+    chan_checkpoint(g);
     if (!c)
         block_forever("chan send (nil chan)");
     chan_lock(c);
@@ -334,6 +348,7 @@ void gort_chan_send(gort_chan *c, const void *elem)
 bool gort_chan_recv(gort_chan *c, void *elem)
 {
     gort_g *g = gort_need_g("gort_chan_recv");
+    chan_checkpoint(g);
     bool ok;
     if (!c)
         block_forever("chan receive (nil chan)");
@@ -348,7 +363,7 @@ bool gort_chan_recv(gort_chan *c, void *elem)
 
 int gort_chan_try_send(gort_chan *c, const void *elem)
 {
-    gort_need_g("gort_chan_try_send");
+    chan_checkpoint(gort_need_g("gort_chan_try_send"));
     if (!c)
         return 0;
     chan_lock(c);
@@ -360,7 +375,7 @@ int gort_chan_try_send(gort_chan *c, const void *elem)
 
 int gort_chan_try_recv(gort_chan *c, void *elem, bool *ok)
 {
-    gort_need_g("gort_chan_try_recv");
+    chan_checkpoint(gort_need_g("gort_chan_try_recv"));
     bool dummy;
     if (!ok)
         ok = &dummy;
@@ -449,13 +464,19 @@ static void selunlock(struct select_ctx *s)
 {
     if (!need_locks())
         return;
-    /* Backwards: the first lock is released last. */
-    gort_chan *last = NULL;
+    /* Backwards: the first lock is released last.  As the unlock of a
+     * parked select (selunlock_cb), s, the cases and the lock order live
+     * on the parked G's stack: once a lock is released a waker may ready
+     * the G, and it runs on another M as soon as it can take all its locks
+     * again -- that is, right after the last unlock here.  So a duplicate
+     * is recognised by looking at the next entry before unlocking, and
+     * nothing is read after the last unlock (Go's selunlock does the
+     * same). */
     for (size_t i = s->nlock; i-- > 0;) {
         gort_chan *c = s->cases[s->lockorder[i]].chan;
-        if (c != last)
-            gort_rtlock_unlock(&c->lock);
-        last = c;
+        if (i > 0 && c == s->cases[s->lockorder[i - 1]].chan)
+            continue;   /* released at the next step */
+        gort_rtlock_unlock(&c->lock);
     }
 }
 
@@ -558,7 +579,7 @@ static int select_block(struct select_ctx *s, sudog *sgs)
 
 int gort_select(gort_select_case *cases, size_t ncases, bool block)
 {
-    gort_need_g("gort_select");
+    chan_checkpoint(gort_need_g("gort_select"));
     if (ncases > SELECT_MAX_CASES)
         gort_throw_call("gort_select", "%zu cases (at most %d)", ncases, SELECT_MAX_CASES);
 

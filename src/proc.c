@@ -211,6 +211,10 @@ void gort_stop_check_slow(gort_g *g)
 void gort_preempt_check_slow(gort_g *g)
 {
     atomic_store_explicit(&g->preempt, false, memory_order_relaxed);
+    /* A P kept busy by one goroutine gets to its timers here too. */
+    gort_p *p = g->m->p;
+    if (p && atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
+        gort_timers_run(p, gort_nanotime());
     gort_yield();
 }
 

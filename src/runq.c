@@ -81,7 +81,7 @@ gort_g *gort_runq_refill(gort_p *p)
 
 bool gort_runq_empty(gort_p *p)
 {
-    return atomic_load_explicit(&p->runq_head, memory_order_acquire) ==
+    return (uint32_t)atomic_load_explicit(&p->runq_head, memory_order_acquire) ==
                atomic_load_explicit(&p->runq_tail, memory_order_acquire) &&
            atomic_load_explicit(&p->runnext, memory_order_relaxed) == NULL &&
            atomic_load_explicit(&p->ovf_len, memory_order_relaxed) == 0;
@@ -90,7 +90,7 @@ bool gort_runq_empty(gort_p *p)
 uint32_t gort_runq_len(gort_p *p)
 {
     uint32_t n = atomic_load_explicit(&p->runq_tail, memory_order_relaxed) -
-                 atomic_load_explicit(&p->runq_head, memory_order_relaxed);
+                 (uint32_t)atomic_load_explicit(&p->runq_head, memory_order_relaxed);
     if (n > GORT_RUNQ_SIZE)
         n = 0;
     n += (uint32_t)atomic_load_explicit(&p->ovf_len, memory_order_relaxed);
@@ -106,7 +106,8 @@ gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next)
     gort_g *batch[GORT_RUNQ_SIZE / 2];
     uint32_t n;
     for (;;) {
-        uint32_t h = atomic_load_explicit(&victim->runq_head, memory_order_acquire);
+        uint64_t hv = atomic_load_explicit(&victim->runq_head, memory_order_acquire);
+        uint32_t h = (uint32_t)hv;
         uint32_t t = atomic_load_explicit(&victim->runq_tail, memory_order_acquire);
         n = t - h;
         n -= n / 2;
@@ -116,7 +117,7 @@ gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next)
             continue;  /* read h and t at different moments: retry */
         for (uint32_t i = 0; i < n; i++)
             batch[i] = victim->runq[(h + i) & RING_MASK];
-        if (atomic_compare_exchange_weak_explicit(&victim->runq_head, &h, h + n,
+        if (atomic_compare_exchange_weak_explicit(&victim->runq_head, &hv, hv + n,
                                                   memory_order_acq_rel, memory_order_relaxed))
             goto got;
     }

@@ -10,6 +10,17 @@
 
 #define RING_MASK (GORT_RUNQ_SIZE - 1)
 
+/* runq_head: the head index in the low 32 bits, a generation in the high
+ * 32.  Thieves read the head, copy the slots from there, then CAS the head
+ * forward; that CAS must fail if the ring changed meanwhile.  The head
+ * normally only moves forward, but gort_ring_put_front moves it back: the
+ * owner could take the G at slot h (head h -> h+1), then put another G in
+ * front (slot h rewritten, head h+1 -> h), and a thief holding the head h
+ * it read before would succeed with a stale copy of slot h -- running a G
+ * the owner already ran and losing the new one.  Putting in front bumps
+ * the generation, so the thief's CAS fails and it retries. */
+#define HEAD_GEN_ONE ((uint64_t)1 << 32)
+
 GORT_INTERNAL void gort_runq_ovf_put(gort_p *p, gort_g *g);
 GORT_INTERNAL gort_g *gort_runq_refill(gort_p *p);
 
@@ -22,7 +33,7 @@ static inline bool gort_single_p(void)
 
 static inline bool gort_ring_put(gort_p *p, gort_g *g)
 {
-    uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
+    uint32_t h = (uint32_t)atomic_load_explicit(&p->runq_head, memory_order_acquire);
     uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
     if (t - h >= GORT_RUNQ_SIZE)
         return false;
@@ -37,16 +48,18 @@ static inline bool gort_ring_put(gort_p *p, gort_g *g)
 static inline bool gort_ring_put_front(gort_p *p, gort_g *g)
 {
     for (;;) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
+        uint64_t hv = atomic_load_explicit(&p->runq_head, memory_order_acquire);
+        uint32_t h = (uint32_t)hv;
         uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
         if (t - h >= GORT_RUNQ_SIZE)
             return false;
         p->runq[(h - 1) & RING_MASK] = g;
+        uint64_t nv = ((hv & ~(uint64_t)UINT32_MAX) + HEAD_GEN_ONE) | (uint32_t)(h - 1);
         if (gort_single_p()) {
-            atomic_store_explicit(&p->runq_head, h - 1, memory_order_relaxed);
+            atomic_store_explicit(&p->runq_head, nv, memory_order_relaxed);
             return true;
         }
-        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &h, h - 1,
+        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &hv, nv,
                                                   memory_order_release, memory_order_relaxed))
             return true;
     }
@@ -55,20 +68,20 @@ static inline bool gort_ring_put_front(gort_p *p, gort_g *g)
 static inline gort_g *gort_ring_get(gort_p *p)
 {
     if (gort_single_p()) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_relaxed);
-        if (h == atomic_load_explicit(&p->runq_tail, memory_order_relaxed))
+        uint64_t hv = atomic_load_explicit(&p->runq_head, memory_order_relaxed);
+        if ((uint32_t)hv == atomic_load_explicit(&p->runq_tail, memory_order_relaxed))
             return NULL;
-        gort_g *g = p->runq[h & RING_MASK];
-        atomic_store_explicit(&p->runq_head, h + 1, memory_order_relaxed);
+        gort_g *g = p->runq[hv & RING_MASK];
+        atomic_store_explicit(&p->runq_head, hv + 1, memory_order_relaxed);
         return g;
     }
     for (;;) {
-        uint32_t h = atomic_load_explicit(&p->runq_head, memory_order_acquire);
+        uint64_t hv = atomic_load_explicit(&p->runq_head, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
-        if (t == h)
+        if (t == (uint32_t)hv)
             return NULL;
-        gort_g *g = p->runq[h & RING_MASK];
-        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &h, h + 1,
+        gort_g *g = p->runq[hv & RING_MASK];
+        if (atomic_compare_exchange_weak_explicit(&p->runq_head, &hv, hv + 1,
                                                   memory_order_release, memory_order_relaxed))
             return g;
     }

@@ -160,7 +160,7 @@ struct gort_p {
     gort_p *link;          /* idle P list */
     /* Lock-free ring (runq.c): the owner puts at the tail and takes from
      * the head; thieves take half from the head.  Both heads move by CAS. */
-    _Atomic uint32_t runq_head;
+    _Atomic uint64_t runq_head;  /* low 32 bits: the head; high 32: a generation (runq.c) */
     _Atomic uint32_t runq_tail;
     _Atomic(gort_g *) runnext;   /* runs before the ring (the parent of a spawn) */
     gort_g *runq[GORT_RUNQ_SIZE];

@@ -64,7 +64,7 @@ static void schedtrace(int64_t now)
 static bool p_has_spare_work(gort_p *p, bool stuck)
 {
     uint32_t ring = atomic_load_explicit(&p->runq_tail, memory_order_relaxed) -
-                    atomic_load_explicit(&p->runq_head, memory_order_relaxed);
+                    (uint32_t)atomic_load_explicit(&p->runq_head, memory_order_relaxed);
     if (ring > 0 || atomic_load_explicit(&p->ovf_len, memory_order_relaxed) > 0)
         return true;
     return stuck && atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;

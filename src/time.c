@@ -27,6 +27,14 @@ int64_t gort_now(void)
     return gort_nanotime();
 }
 
+/* Timers live in the Ps' heaps: with no runtime there are none (any thread
+ * may start a timer while one runs). */
+static void need_runtime(const char *call)
+{
+    if (unlikely(!atomic_load(&gort_sched.running) || gort_sched.allp == NULL))
+        gort_throw_call(call, "called with no gort runtime running");
+}
+
 static void wake_sleeper(void *g)
 {
     gort_ready(g, false);
@@ -73,6 +81,7 @@ static void after_fire(void *arg)
 
 gort_chan *gort_after(int64_t ns)
 {
+    need_runtime("gort_after");
     struct after *a = calloc(1, sizeof *a);
     gort_chan *c = gort_chan_new(sizeof(int64_t), 1);
     if (!a || !c) {
@@ -97,6 +106,7 @@ static void timer_fire(void *arg)
 
 gort_timer *gort_timer_new(int64_t ns)
 {
+    need_runtime("gort_timer_new");
     gort_timer *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
@@ -125,6 +135,7 @@ bool gort_timer_reset(gort_timer *t, int64_t ns)
 {
     if (!t)
         return false;
+    need_runtime("gort_timer_reset");
     bool was = gort_timer_cancel(&t->rt);
     gort_timer_wait_idle(&t->rt);
     gort_timer_start(&t->rt, gort_nanotime() + (ns > 0 ? ns : 0));
@@ -150,6 +161,7 @@ static void ticker_fire(void *arg)
 
 gort_ticker *gort_ticker_new(int64_t period_ns)
 {
+    need_runtime("gort_ticker_new");
     if (period_ns <= 0)
         return NULL;
     gort_ticker *t = calloc(1, sizeof *t);
@@ -184,6 +196,7 @@ void gort_ticker_reset(gort_ticker *t, int64_t period_ns)
         return;
     if (period_ns <= 0)
         gort_throw_call("gort_ticker_reset", "non-positive period %lld", (long long)period_ns);
+    need_runtime("gort_ticker_reset");
     gort_timer_cancel(&t->rt);
     gort_timer_wait_idle(&t->rt);
     t->rt.period = period_ns;
