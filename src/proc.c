@@ -112,7 +112,10 @@ void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
 }
 
 /* The next G this M may run without entering the scheduler loop, or NULL:
- * then it switches to g0, which looks further (or sleeps). */
+ * then it switches to g0, which looks further (or sleeps).  m->g0 when the
+ * next G is wired to another M: only g0's loop can hand it over, so even a
+ * yield must go there (carrying on instead would leave the wired G in
+ * runnext, in front of everything else on the P, for good). */
 static inline gort_g *next_local(gort_m *m)
 {
     if (unlikely(m->lockedg != NULL))
@@ -135,7 +138,7 @@ static inline gort_g *next_local(gort_m *m)
     if (next && unlikely(next->lockedm != NULL)) {
         /* Wired to another M: g0's loop hands it over. */
         gort_runq_put_next(p, next);
-        return NULL;
+        return m->g0;
     }
     return next;
 }

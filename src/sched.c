@@ -464,12 +464,20 @@ static gort_g *findrunnable(gort_m *m)
     }
 }
 
-/* A wired M whose G is not runnable: give the P away and sleep until an M
- * that found the G hands it back with a P (startlockedm). */
-static void stoplockedm(gort_m *m)
+/* A wired M whose G is not running: give the P away (if it still has
+ * one) and sleep until an M that found the G in a queue hands it back
+ * with a P (startlockedm).  True if it did; false on any other wake-up
+ * (shutdown, m0's pokes), and the caller sleeps again.  The wired M never
+ * takes its G back by itself: a G that yielded sits in the global queue,
+ * and one that was readied sits in its waker's queue, where another M
+ * will find it and hand it over; running it from here as well would run
+ * it twice. */
+static bool stoplockedm(gort_m *m)
 {
-    gort_p *p = releasep(m);
-    handoffp(p);
+    if (m->p) {
+        gort_p *p = releasep(m);
+        handoffp(p);
+    }
     gort_rtlock_lock(&gort_sched.lock);
     gort_sched.nmidlelocked++;
     checkdead_locked();
@@ -477,12 +485,15 @@ static void stoplockedm(gort_m *m)
     gort_note_sleep(&m->park);
     gort_note_clear(&m->park);
     gort_rtlock_lock(&gort_sched.lock);
-    gort_sched.nmidlelocked--;
+    gort_p *p = m->nextp;
+    m->nextp = NULL;
+    if (!p)
+        gort_sched.nmidlelocked--;   /* a hander counts us out itself */
     gort_rtlock_unlock(&gort_sched.lock);
-    if (m->nextp) {
-        acquirep(m, m->nextp);
-        m->nextp = NULL;
-    }
+    if (!p)
+        return false;
+    acquirep(m, p);
+    return true;
 }
 
 /* g is wired to another M: give that M our P and g, then go idle. */
@@ -490,7 +501,12 @@ static void startlockedm(gort_m *m, gort_g *g)
 {
     gort_m *lm = g->lockedm;
     gort_p *p = releasep(m);
+    /* lm is not idle from here on: count it out now, before this M goes
+     * idle and checks for deadlock, not when lm gets round to it. */
+    gort_rtlock_lock(&gort_sched.lock);
+    gort_sched.nmidlelocked--;
     lm->nextp = p;
+    gort_rtlock_unlock(&gort_sched.lock);
     gort_note_wakeup(&lm->park);
 }
 
@@ -502,10 +518,8 @@ void gort_schedule(gort_m *m)
             break;
         if (m->lockedg) {
             gort_g *lg = m->lockedg;
-            if (atomic_load(&lg->status) != GORT_G_RUNNABLE || m->p == NULL) {
-                stoplockedm(m);
+            if (!stoplockedm(m))
                 continue;
-            }
             gort_switch_to(g0, lg, GORT_PREV_NONE);
             continue;
         }
