@@ -267,7 +267,20 @@ static void handoffp(gort_p *p)
         return;
     }
     pidle_put_locked(p);
+    /* No M holds p now, so no M runs its timers at its next switch: make
+     * sure the M sleeping for timers wakes in time for p's, or that some
+     * M becomes that sleeper (a spinning M does as it goes idle). */
+    int64_t when = atomic_load(&p->timer0_when);
+    gort_m *sleeper = gort_sched.timer_sleeper;
+    bool poke = when != 0 && sleeper != NULL &&
+                (gort_sched.timer_sleep_until == 0 || when < gort_sched.timer_sleep_until);
+    if (poke)
+        gort_sched.timer_sleep_until = when;
     gort_rtlock_unlock(&gort_sched.lock);
+    if (poke)
+        gort_note_wakeup(&sleeper->park);
+    else if (when != 0 && sleeper == NULL)
+        gort_wakep();
 }
 
 /* Deadlock check, with sched.lock held, as an M goes idle: if no M is
