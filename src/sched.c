@@ -218,6 +218,11 @@ static void startm(gort_p *p, bool spinning)
     }
     p->status = GORT_P_RUNNING;
     gort_m *m = midle_get_locked();
+    if (m) {
+        /* Under the lock: an M off the idle list has its P (stopm). */
+        m->spinning = spinning;
+        m->nextp = p;
+    }
     gort_rtlock_unlock(&gort_sched.lock);
     if (!m) {
         m = gort_newm(false, p, spinning);
@@ -231,8 +236,6 @@ static void startm(gort_p *p, bool spinning)
         }
         return;
     }
-    m->spinning = spinning;
-    m->nextp = p;
     gort_note_wakeup(&m->park);
 }
 
@@ -318,27 +321,33 @@ static void stopm(gort_m *m, bool for_timers)
     }
     gort_rtlock_unlock(&gort_sched.lock);
     gort_cgo_idle_yield();
-    if (!until) {
-        gort_note_sleep(&m->park);
+    /* A wake-up is not proof of a P: the note may have been poked for an
+     * earlier sleep (a timer poke that raced with this M leaving the
+     * sleeper's place, a shutdown poke).  Only being off the idle list
+     * says a waker took this M, and it set m->nextp with the lock held. */
+    for (;;) {
+        if (until) {
+            int64_t ns = until - gort_nanotime();
+            gort_note_tsleep(&m->park, ns > 0 ? ns : 0);   /* < 0 would mean forever */
+        } else
+            gort_note_sleep(&m->park);
         gort_note_clear(&m->park);
-        return;
+        gort_rtlock_lock(&gort_sched.lock);
+        if (until && gort_sched.timer_sleeper == m)
+            gort_sched.timer_sleeper = NULL;
+        if (!m->in_midle) {
+            gort_rtlock_unlock(&gort_sched.lock);
+            return;   /* handed a P */
+        }
+        if (until || atomic_load(&gort_sched.stopping)) {
+            /* Timed out, or poked about an earlier timer, or the runtime
+             * is ending: leave the idle list; the caller goes looking. */
+            midle_remove_locked(m);
+            gort_rtlock_unlock(&gort_sched.lock);
+            return;
+        }
+        gort_rtlock_unlock(&gort_sched.lock);   /* a stray wake-up: sleep on */
     }
-    gort_note_tsleep(&m->park, until - gort_nanotime());
-    gort_rtlock_lock(&gort_sched.lock);
-    if (gort_sched.timer_sleeper == m)
-        gort_sched.timer_sleeper = NULL;
-    if (m->in_midle) {
-        /* Timed out, or poked about an earlier timer: nobody handed us a
-         * P.  Leave the idle list; the caller goes looking. */
-        midle_remove_locked(m);
-        gort_rtlock_unlock(&gort_sched.lock);
-        gort_note_clear(&m->park);
-        return;
-    }
-    gort_rtlock_unlock(&gort_sched.lock);
-    /* Taken off the list by a waker: its wake-up (with a P) is coming. */
-    gort_note_sleep(&m->park);
-    gort_note_clear(&m->park);
 }
 
 /* A spinning M found work: stop spinning, and if it was the last spinner
@@ -614,14 +623,17 @@ void gort_mstart(void)
     gort_sched_start_ms();
     gort_schedule(m);
 
-    /* m0: wait for every other M to end. */
+    /* m0: wait for every other M to end.  m0 also gets here while the
+     * runtime runs on, when a goroutine exited wired to it: then the
+     * others are left alone until the runtime stops. */
     for (;;) {
         gort_note_clear(&gort_sched.m0_wait);
         gort_rtlock_lock(&gort_sched.lock);
         int32_t alive = gort_sched.nmalive;
-        for (gort_m *om = gort_sched.allm; om; om = om->alllink)
-            if (om != &gort_m0)
-                gort_note_wakeup(&om->park);
+        if (atomic_load(&gort_sched.stopping))
+            for (gort_m *om = gort_sched.allm; om; om = om->alllink)
+                if (om != &gort_m0)
+                    gort_note_wakeup(&om->park);
         gort_rtlock_unlock(&gort_sched.lock);
         if (alive == 0)
             break;
