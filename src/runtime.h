@@ -185,6 +185,8 @@ struct gort_sched {
     int32_t mcount;        /* [L] Ms made, m0 included */
     int32_t nmsys;         /* [L] Ms that never run Gs (sysmon) */
     int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded */
+    int32_t nmexited;      /* [L] Ms that left the scheduler for good while the
+                            * runtime runs on (wired exits), m0 included */
     gort_note m0_wait;     /* m0 waits here for the other Ms to end */
     gort_p *pidle;         /* [L] idle Ps */
     _Atomic int32_t npidle;

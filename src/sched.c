@@ -44,6 +44,8 @@
 
 static sigset_t runtime_sigmask;   /* the mask m0 had: every M starts from it */
 
+static void checkdead_locked(void);
+
 /* ---- P and M lists (sched.lock) ---------------------------------------- */
 
 static void pidle_put_locked(gort_p *p)
@@ -193,6 +195,12 @@ void gort_mstart_thread(void)
     gort_mfini(m);
     gort_rtlock_lock(&gort_sched.lock);
     bool last = --gort_sched.nmalive == 0;
+    if (!m->is_sysmon && !atomic_load(&gort_sched.stopping)) {
+        /* Ended with its wired G: it no longer counts as running, and if
+         * it was the last that did, nothing will wake anybody. */
+        gort_sched.nmexited++;
+        checkdead_locked();
+    }
     gort_rtlock_unlock(&gort_sched.lock);
     if (last)
         gort_note_wakeup(&gort_sched.m0_wait);
@@ -291,7 +299,7 @@ static void handoffp(gort_p *p)
 static void checkdead_locked(void)
 {
     int32_t run = gort_sched.mcount - gort_sched.nmidle - gort_sched.nmidlelocked -
-                  gort_sched.nmsys;
+                  gort_sched.nmsys - gort_sched.nmexited;
     if (run > 0 || atomic_load(&gort_sched.stopping))
         return;
     if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0)
@@ -622,6 +630,13 @@ void gort_mstart(void)
     acquirep(m, &gort_sched.allp[0]);
     gort_sched_start_ms();
     gort_schedule(m);
+    if (!atomic_load(&gort_sched.stopping)) {
+        /* A G exited wired to m0: m0 runs nothing more (see below). */
+        gort_rtlock_lock(&gort_sched.lock);
+        gort_sched.nmexited++;
+        checkdead_locked();
+        gort_rtlock_unlock(&gort_sched.lock);
+    }
 
     /* m0: wait for every other M to end.  m0 also gets here while the
      * runtime runs on, when a goroutine exited wired to it: then the
