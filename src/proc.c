@@ -354,7 +354,8 @@ int gort_args(char ***argv)
 
 int gort_maxprocs(void)
 {
-    return gort_sched.nprocs;
+    /* nprocs outlives the runtime (reset by the next gort_main only). */
+    return atomic_load(&gort_sched.running) ? gort_sched.nprocs : 0;
 }
 
 /* ---- wiring a goroutine to its thread ---------------------------------- */
