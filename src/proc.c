@@ -133,8 +133,16 @@ static inline gort_g *next_local(gort_m *m)
             gort_rtlock_unlock(&gort_sched.lock);
         }
     }
-    if (!next)
+    bool inherit = false;
+    if (!next) {
+        gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
         next = gort_runq_get(p);
+        inherit = next != NULL && next == rn;
+    }
+    if (!inherit)
+        atomic_store_explicit(&p->slicetick,
+                              atomic_load_explicit(&p->slicetick, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
     if (next && unlikely(next->lockedm != NULL)) {
         /* Wired to another M: g0's loop hands it over. */
         gort_runq_put_next(p, next);

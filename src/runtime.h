@@ -144,9 +144,15 @@ struct gort_p {
     gort_g *ovf_head, *ovf_tail;
     _Atomic int32_t ovf_len;
     _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
+    /* bumped when a G starts a time slice: every switch but the hand-off
+     * to runnext, which inherits the slice (a spawning parent resuming
+     * after its child, a receiver readied by a sender that then blocked) */
+    _Atomic uint64_t slicetick;
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
     int64_t sysmon_when;
+    uint64_t sysmon_slicetick;
+    int64_t sysmon_slicewhen;
     /* goroutine ids handed out in batches, to keep the global counter cold */
     int64_t goid_next, goid_end;
     /* freed default-size stacks kept by this P (stack.c) */

@@ -568,6 +568,7 @@ void gort_schedule(gort_m *m)
         if (m->spinning)
             reset_spinning(m);
         atomic_fetch_add_explicit(&m->p->schedtick, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->p->slicetick, 1, memory_order_relaxed);
         if (g->lockedm && g->lockedm != m) {
             startlockedm(m, g);
             continue;
