@@ -77,12 +77,14 @@ void gort_switch_in(void)
 {
     gort_g *g = gort_getg();
     gort_m *m = g->m;
-    *m->errno_ptr = g->saved_errno;
     gort_g *prev = m->prev;
     if (prev) {
         m->prev = NULL;
         finish_prev(m, prev, m->prev_action);
     }
+    /* Last: finishing prev may make system calls (waking a thread,
+     * starting one) that set errno. */
+    *m->errno_ptr = g->saved_errno;
 }
 
 /* The leaving side's half: hand the M to next and record what the new
