@@ -1653,8 +1653,10 @@ Test(mn, maxprocs_invalid_is_fatal)
 
 static _Atomic int64_t pr_counter;
 static _Atomic bool pr_stop;
-static int64_t pr_before, pr_after, pr_spawns;
+static int64_t pr_before, pr_after, pr_spawns, pr_elapsed;
 static _Atomic int64_t pr_done;
+
+#define PR_TURNS 5
 
 static void pr_noop(void *arg)
 {
@@ -1671,19 +1673,23 @@ static void pr_other(void *arg)
     atomic_fetch_add(&pr_done, 1);
 }
 
-/* CPU-bound; its only calls into gort are a gort_go every millisecond. */
+/* CPU-bound; its only calls into gort are a gort_go every millisecond.
+ * It loops until the other goroutine has had PR_TURNS turns, or 2 s (at
+ * one preemption per 10 ms, 200 chances: generous on a loaded machine,
+ * and without preemption the other never runs at all). */
 static void pr_hog(void *arg)
 {
     (void)arg;
     pr_before = atomic_load(&pr_counter);
     int64_t t0 = now_ns(), next = t0;
-    while (now_ns() - t0 < 200 * GORT_MILLISECOND) {
+    while (atomic_load(&pr_counter) - pr_before < PR_TURNS && now_ns() - t0 < 2 * GORT_SECOND) {
         if (now_ns() >= next) {
             gort_go(pr_noop, NULL);
             pr_spawns++;
             next += GORT_MILLISECOND;
         }
     }
+    pr_elapsed = now_ns() - t0;
     pr_after = atomic_load(&pr_counter);
     atomic_store(&pr_stop, true);
     atomic_fetch_add(&pr_done, 1);
@@ -1702,11 +1708,11 @@ Test(mn, long_running_goroutine_is_preempted_at_gort_go)
     procs("1");
     cr_assert_eq(run_main(pr_main, NULL), 0);
     cr_assert_eq(pr_done, 2);
-    cr_assert_geq(pr_spawns, 100);
-    cr_log_info("preemption: the other goroutine ran %lld times in 200 ms",
-                (long long)(pr_after - pr_before));
-    /* 200 ms at one request per 10 ms: about 20 turns; ask for a few. */
-    cr_assert_geq(pr_after - pr_before, 3,
-                  "the other goroutine ran %lld times while the loop ran 200 ms",
-                  (long long)(pr_after - pr_before));
+    cr_log_info("preemption: the other goroutine had %lld turns in %.1f ms (%lld spawns)",
+                (long long)(pr_after - pr_before), (double)pr_elapsed / 1e6,
+                (long long)pr_spawns);
+    cr_assert_geq(pr_after - pr_before, PR_TURNS,
+                  "the other goroutine ran %lld times while the loop ran %.0f ms",
+                  (long long)(pr_after - pr_before), (double)pr_elapsed / 1e6);
+    cr_assert_geq(pr_spawns, PR_TURNS, "the loop hardly called gort_go: it proved nothing");
 }
