@@ -77,14 +77,14 @@ void gort_switch_in(void)
 {
     gort_g *g = gort_getg();
     gort_m *m = g->m;
+    /* Finishing prev below must leave errno alone: the runtime's futex
+     * calls and thread creation preserve it. */
+    *m->errno_ptr = g->saved_errno;
     gort_g *prev = m->prev;
     if (prev) {
         m->prev = NULL;
         finish_prev(m, prev, m->prev_action);
     }
-    /* Last: finishing prev may make system calls (waking a thread,
-     * starting one) that set errno. */
-    *m->errno_ptr = g->saved_errno;
 }
 
 /* The leaving side's half: hand the M to next and record what the new
@@ -135,16 +135,10 @@ static inline gort_g *next_local(gort_m *m)
             gort_rtlock_unlock(&gort_sched.lock);
         }
     }
-    bool inherit = false;
-    if (!next) {
-        gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-        next = gort_runq_get(p);
-        inherit = next != NULL && next == rn;
-    }
-    if (!inherit)
-        atomic_store_explicit(&p->slicetick,
-                              atomic_load_explicit(&p->slicetick, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+    if (!next)
+        next = gort_runq_get(p);   /* bumps p->slicetick unless from runnext */
+    else
+        gort_slice_start(p);
     if (next && unlikely(next->lockedm != NULL)) {
         /* Wired to another M: g0's loop hands it over. */
         gort_runq_put_next(p, next);

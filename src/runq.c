@@ -184,10 +184,14 @@ gort_g *gort_runq_get(gort_p *p)
         if (g)
             return g;
     }
+    /* Not runnext, which inherits the time slice of the G that left it
+     * there: a new slice starts. */
     g = ring_get(p);
+    if (!g)
+        g = refill_from_overflow(p);
     if (g)
-        return g;
-    return refill_from_overflow(p);
+        gort_slice_start(p);
+    return g;
 }
 
 bool gort_runq_empty(gort_p *p)

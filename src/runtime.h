@@ -273,6 +273,15 @@ GORT_INTERNAL void gort_park(const char *reason, void (*unlockf)(void *), void *
 GORT_INTERNAL void gort_preempt_check_slow(gort_g *g);
 GORT_INTERNAL void gort_stop_check_slow(gort_g *g);
 
+/* A G starts a new time slice on p (sysmon preempts by slices).  Only the
+ * M holding p calls it. */
+static inline void gort_slice_start(gort_p *p)
+{
+    atomic_store_explicit(&p->slicetick,
+                          atomic_load_explicit(&p->slicetick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 /* runq.c: P run queues and the global queue */
 GORT_INTERNAL void gort_runq_put(gort_p *p, gort_g *g);
 GORT_INTERNAL void gort_runq_put_next(gort_p *p, gort_g *g);

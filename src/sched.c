@@ -36,6 +36,7 @@
  * Locks: sched.lock guards the idle lists, the M list and the global queue
  * ([L] fields in runtime.h); see lock.h for the order.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +110,19 @@ static gort_p *releasep(gort_m *m)
 /* ---- threads ----------------------------------------------------------- */
 
 /* Make an M and start its thread through the hook.  p: the P it starts
- * with (not for sysmon).  NULL if the thread could not be made. */
+ * with (not for sysmon).  NULL if the thread could not be made.  errno is
+ * preserved: this runs on a goroutine's time (gort_ready, gort_go). */
+static gort_m *newm(bool sysmon, gort_p *p, bool spinning);
+
 gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
+{
+    int saved = errno;
+    gort_m *m = newm(sysmon, p, spinning);
+    errno = saved;
+    return m;
+}
+
+static gort_m *newm(bool sysmon, gort_p *p, bool spinning)
 {
     gort_m *m = calloc(1, sizeof *m);
     gort_g *g0 = calloc(1, sizeof *g0);
@@ -568,7 +580,7 @@ void gort_schedule(gort_m *m)
         if (m->spinning)
             reset_spinning(m);
         atomic_fetch_add_explicit(&m->p->schedtick, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&m->p->slicetick, 1, memory_order_relaxed);
+        gort_slice_start(m->p);
         if (g->lockedm && g->lockedm != m) {
             startlockedm(m, g);
             continue;
