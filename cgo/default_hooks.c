@@ -15,7 +15,10 @@
  *   (stack_lo = 0, stack_hi = size), and on the new thread calls
  *   setg(ts.g) then ts.fn().  If the thread cannot be created it leaves
  *   stack_hi = 0 as well: the runtime sees both bounds zero, reports
- *   "gort: cannot create thread: ..." and carries on without that M.
+ *   "gort: cannot create thread: ..." and carries on without that M.  The
+ *   runtime retries whenever it wants another thread (sysmon may ask
+ *   every few microseconds), so only a runtime's first failure is printed;
+ *   gort_stats.threads_failed counts them all.
  *
  *   gort_cgo_default_sys_thread_create: a detached thread, signals blocked
  *   around its creation, for library mode's first runtime thread.
@@ -46,6 +49,14 @@ void gort_cgo_default_init(gort_cgo_g *g0, void (*setg)(void *), void **tlsg, vo
             g0->stack_lo = lo;
     }
     pthread_attr_destroy(&attr);
+}
+
+/* Print a thread creation failure, once per runtime. */
+static void report_failure(const char *why)
+{
+    if (atomic_load(&gort_sched.nthreads_failed) == 0)
+        gort_printf("gort: cannot create thread: %s (further failures are counted, "
+                    "not reported)\n", why);
 }
 
 static void *thread_entry(void *v)
@@ -88,7 +99,7 @@ void gort_cgo_default_thread_start(gort_thread_start *arg)
     if (!ts) {
         arg->g->stack_lo = 0;
         arg->g->stack_hi = 0;
-        gort_printf("gort: cannot create thread: out of memory\n");
+        report_failure("out of memory");
         return;
     }
     *ts = *arg;
@@ -97,7 +108,7 @@ void gort_cgo_default_thread_start(gort_thread_start *arg)
         free(ts);
         arg->g->stack_lo = 0;
         arg->g->stack_hi = 0;
-        gort_printf("gort: cannot create thread: %s\n", strerror(err));
+        report_failure(strerror(err));
     }
 }
 

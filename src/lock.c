@@ -12,9 +12,17 @@
 
 #define SPIN_TRIES 100
 
+/* errno is left alone: the runtime's locks and notes are taken on
+ * goroutines' own time too (a contended lock in gort_yield, a wake-up in
+ * a channel send), and errno there belongs to the goroutine.  A futex
+ * wait fails routinely (EAGAIN: the word changed; ETIMEDOUT), and the
+ * callers look at the futex word, never at the error. */
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
-    return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+    int saved = errno;
+    long r = syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+    errno = saved;
+    return r;
 }
 
 static inline void cpu_relax(void)

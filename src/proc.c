@@ -157,8 +157,21 @@ static inline gort_g *next_local(gort_m *m)
             gort_rtlock_unlock(&gort_sched.lock);
         }
     }
-    if (!next)
+    if (!next) {
+        /* The G waiting in runnext inherits the time slice (it was handed
+         * the P: a spawning parent resuming, a receiver given a value);
+         * anything else starts a new one, which sysmon watches. */
+        gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
         next = gort_runq_get(p);
+        if (next != rn)
+            atomic_store_explicit(&p->slicetick,
+                                  atomic_load_explicit(&p->slicetick, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&p->slicetick,
+                              atomic_load_explicit(&p->slicetick, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
     if (next && unlikely(next->lockedm != NULL)) {
         /* Wired to another M: g0's loop hands it over. */
         gort_runq_put_next(p, next);
@@ -405,7 +418,8 @@ int gort_args(char ***argv)
 
 int gort_maxprocs(void)
 {
-    return gort_sched.nprocs;
+    /* nprocs outlives the runtime (reset by the next gort_main only). */
+    return atomic_load(&gort_sched.running) ? gort_sched.nprocs : 0;
 }
 
 /* ---- wiring a goroutine to its thread ---------------------------------- */

@@ -169,11 +169,17 @@ struct gort_p {
     gort_g *ovf_head, *ovf_tail;
     _Atomic int32_t ovf_len;
     _Atomic uint64_t schedtick;  /* bumped at every switch to a new G */
+    /* bumped when a G starts a time slice: every switch but the hand-off
+     * to runnext or to a spawned child, which inherit the slice (Go's
+     * inheritTime).  sysmon preempts by it (sysmon.c). */
+    _Atomic uint64_t slicetick;
     int32_t fair_countdown;      /* to the next look at the global queue */
     int32_t timer_countdown;     /* to the next look at this P's timers */
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
     int64_t sysmon_when;
+    uint64_t sysmon_slicetick;
+    int64_t sysmon_slicewhen;
     uint64_t sysmon_scseq;
     int64_t sysmon_scwhen;
     _Atomic uint64_t nretake;    /* taken from a foreign call by sysmon */
@@ -215,6 +221,8 @@ struct gort_sched {
     int32_t mcount;        /* [L] Ms made, m0 included */
     int32_t nmsys;         /* [L] Ms that never run Gs (sysmon) */
     int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded */
+    int32_t nmexited;      /* [L] Ms that left the scheduler for good while the
+                            * runtime runs on (wired exits), m0 included */
     gort_note m0_wait;     /* m0 waits here for the other Ms to end */
     gort_p *pidle;         /* [L] idle Ps */
     _Atomic int32_t npidle;

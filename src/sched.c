@@ -206,6 +206,12 @@ void gort_mstart_thread(void)
     gort_mfini(m);
     gort_rtlock_lock(&gort_sched.lock);
     bool last = --gort_sched.nmalive == 0;
+    if (!m->is_sysmon && !atomic_load(&gort_sched.stopping)) {
+        /* Ended with its wired G: it no longer counts as running, and if
+         * it was the last that did, nothing will wake anybody. */
+        gort_sched.nmexited++;
+        gort_checkdead_locked();
+    }
     gort_rtlock_unlock(&gort_sched.lock);
     if (last)
         gort_note_wakeup(&gort_sched.m0_wait);
@@ -290,7 +296,7 @@ void gort_handoffp(gort_p *p)
 void gort_checkdead_locked(void)
 {
     int32_t run = gort_sched.mcount - gort_sched.nmidle - gort_sched.nmidlelocked -
-                  gort_sched.nmsys;
+                  gort_sched.nmsys - gort_sched.nmexited;
     if (run > 0 || atomic_load(&gort_sched.stopping) || gort_sched.library_mode)
         return;
     if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0 ||
@@ -536,6 +542,7 @@ void gort_schedule(gort_m *m)
         if (m->spinning)
             reset_spinning(m);
         atomic_fetch_add_explicit(&m->p->schedtick, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->p->slicetick, 1, memory_order_relaxed);
         if (g->lockedm && g->lockedm != m) {
             startlockedm(m, g);
             continue;
@@ -599,6 +606,13 @@ void gort_mstart(void)
     gort_acquirep(m, &gort_sched.allp[0]);
     gort_sched_start_ms();
     gort_schedule(m);
+    if (!atomic_load(&gort_sched.stopping)) {
+        /* A G exited wired to m0: m0 runs nothing more until the end. */
+        gort_rtlock_lock(&gort_sched.lock);
+        gort_sched.nmexited++;
+        gort_checkdead_locked();
+        gort_rtlock_unlock(&gort_sched.lock);
+    }
 
     /* m0: wait for every other M to end. */
     for (;;) {

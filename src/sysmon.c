@@ -3,9 +3,12 @@
  *
  * sysmon is an M without a P that wakes now and then to look at the Ps:
  *
- *   - a P whose G has run for 10 ms without a switch gets a preemption
- *     request: the G's preempt flag, which it honours (by yielding) at its
- *     next runtime call.  C code between runtime calls is not preempted.
+ *   - a P that has not started a new time slice for 10 ms (a hand-off
+ *     through runnext, or to a spawned child, inherits the slice: see
+ *     p->slicetick) gets a preemption request: the running G's preempt
+ *     flag, which it honours (by yielding) at its next gort_go, gort_yield,
+ *     channel operation or blocking call.  C code between runtime calls is
+ *     not preempted.
  *   - a P with Gs queued that another P could take (its ring, or a
  *     runnext that has waited a whole look), while other Ps are idle and
  *     no M is spinning, gets help: one idle P is woken to steal.  Yields
@@ -93,12 +96,20 @@ static bool retake(int64_t now)
             gort_wakep();
             did = true;
         }
-        if (stuck && now - p->sysmon_when >= PREEMPT_NS && !gort_sched.preempt_off) {
+        /* Preemption goes by time slices, not switches: a G that spawns
+         * (child-first: the P comes straight back to it through runnext)
+         * or hands values to a partner switches all the time without ever
+         * letting the rest of the queue run. */
+        uint64_t slice = atomic_load_explicit(&p->slicetick, memory_order_relaxed);
+        if (slice != p->sysmon_slicetick) {
+            p->sysmon_slicetick = slice;
+            p->sysmon_slicewhen = now;
+        } else if (now - p->sysmon_slicewhen >= PREEMPT_NS && !gort_sched.preempt_off) {
             gort_m *m = p->m;
             gort_g *g = m ? m->curg : NULL;
             if (g && g->id > 0)
                 atomic_store_explicit(&g->preempt, true, memory_order_relaxed);
-            p->sysmon_when = now;
+            p->sysmon_slicewhen = now;
             did = true;
         }
     }

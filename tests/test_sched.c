@@ -48,10 +48,17 @@ static int fifo_pos[ROUNDS];
 static int64_t fifo_log[ROUNDS * NFIFO];  /* who ran, in order, all rounds */
 static int fifo_nlog;
 static int fifo_done;
+static int fifo_all_spawned;
 
 static void fifo_worker(void *arg)
 {
     (void)arg;
+    /* Rounds start once every worker exists: main spawns for longer than
+     * a time slice, and sysmon may preempt it (main then yields, queued
+     * behind the workers spawned so far, which yield past this barrier
+     * in creation order and leave the queue as it was). */
+    while (!fifo_all_spawned)
+        gort_yield();
     for (int r = 0; r < ROUNDS; r++) {
         int k = fifo_pos[r]++;
         if (k < NFIFO)
@@ -68,6 +75,7 @@ static void fifo_main(void *arg)
     (void)arg;
     for (int i = 0; i < NFIFO; i++)
         fifo_ids[i] = gort_go(fifo_worker, NULL);
+    fifo_all_spawned = 1;
     while (fifo_done < NFIFO)
         gort_yield();
 }
