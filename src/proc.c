@@ -359,6 +359,17 @@ void *gort_yield_prepare(void *sp)
         return NULL;
     }
     gort_g *next = next_local(m);
+    if (!next && gort_runq_empty(m->p)) {
+        /* Alone on the P: nothing switches, so look at the P's timers
+         * here now and then (the yielding G holds no locks). */
+        gort_p *p = m->p;
+        if (--p->timer_countdown <= 0) {
+            p->timer_countdown = 61;
+            if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0 &&
+                gort_timers_run(p, gort_nanotime()) >= 0)
+                next = next_local(m);
+        }
+    }
     if (!next) {
         if (gort_runq_empty(m->p))
             return NULL;

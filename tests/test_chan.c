@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "runq.h"
 #include "util.h"
 
 TestSuite(chan, .timeout = 120);
@@ -2094,7 +2095,7 @@ static void expect_goroutine_named(void)
     cr_assert_not_null(e, "child did not say which goroutine: %s", out);
     long long id = strtoll(e + strlen("expect goroutine "), NULL, 10);
     char want[64];
-    snprintf(want, sizeof want, "\ngoroutine %lld [running]\n", id);
+    snprintf(want, sizeof want, "\ngoroutine %lld [running]:\n", id);
     cr_assert_not_null(strstr(out, want), "want \"%s\" in:\n%s", want + 1, out);
 }
 

@@ -1016,7 +1016,7 @@ Test(timer, misuse_ticker_reset_to_zero_period)
 {
     expect_fatal(bad_reset_child,
                  "gort: fatal error: gort_ticker_reset: non-positive period 0");
-    cr_assert_not_null(strstr(out, "\ngoroutine 1 [running]\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "\ngoroutine 1 [running]:\n"), "%s", out);
 }
 
 /* A plain thread may start timers while the runtime runs. */
