@@ -128,6 +128,13 @@ void gort_callback_fini(void)
     extra_free = NULL;
 }
 
+/* Every runtime thread, as it starts (gort_minit): its g belongs to this
+ * run, so a callback made on it must not take it for a leftover. */
+void gort_cgo_minit(void)
+{
+    tls_gen = atomic_load(&rt_generation);
+}
+
 /* ---- extra Ms for foreign threads ---------------------------------------- */
 
 static gort_m *extram_new(void)

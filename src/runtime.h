@@ -317,6 +317,7 @@ GORT_INTERNAL uintptr_t gort_c_stack_top(gort_m *m);
 
 /* cgo/callback.c */
 GORT_INTERNAL void gort_callback_fini(void);
+GORT_INTERNAL void gort_cgo_minit(void);
 GORT_INTERNAL void gort_runtime_ready(void);
 GORT_INTERNAL void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what);
 enum { GORT_RT_NONE = 0, GORT_RT_STARTING, GORT_RT_RUNNING, GORT_RT_STOPPING };

@@ -108,6 +108,7 @@ void gort_signal_fini(void)
 /* Per-thread set-up when an M starts: errno location and signal stack. */
 void gort_minit(gort_m *m)
 {
+    gort_cgo_minit();
     m->errno_ptr = &errno;
     m->altstack_size = ALTSTACK_SIZE;
     m->altstack = gort_sysmap(m->altstack_size, PROT_READ | PROT_WRITE,
