@@ -268,13 +268,15 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 
     atomic_fetch_add(&ncallbacks, 1);
     gort_m *m = g->m;
-    gort_exitsyscall(g, m);
-    g->in_cgo = GORT_CGO_NONE;
-
+    /* Wire g to this M before coming back from C: if the P was taken
+     * during the C part, exitsyscall must wait for one here, on this
+     * stack, and not switch to g0, whose stack now holds the C frames. */
     gort_m *old_lockedm = g->lockedm;
     gort_g *old_lockedg = m->lockedg;
     g->lockedm = m;
     m->lockedg = g;
+    gort_exitsyscall(g, m);
+    g->in_cgo = GORT_CGO_NONE;
     m->cb_depth++;
     uintptr_t old_top = m->cgo_top;
     uintptr_t gsp = g->cgo_sp;
