@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime.h"
 #include "runq.h"
@@ -107,6 +108,27 @@ int gort_rt_state(void)
 bool gort_rt_wait_running(void)
 {
     pthread_mutex_lock(&rt_mu);
+    while (atomic_load(&rt_state) == RT_STARTING)
+        pthread_cond_wait(&rt_cv, &rt_mu);
+    bool ok = atomic_load(&rt_state) == RT_RUNNING;
+    pthread_mutex_unlock(&rt_mu);
+    return ok;
+}
+
+/* A callback that finds no runtime at all: a host thread may call in
+ * while gort_start (or gort_main) is still on its way, so wait a while
+ * for one to start and come up; false if none does. */
+#define START_GRACE_S 1
+
+static bool rt_wait_start(void)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += START_GRACE_S;
+    pthread_mutex_lock(&rt_mu);
+    while (atomic_load(&rt_state) == RT_NONE)
+        if (pthread_cond_timedwait(&rt_cv, &rt_mu, &deadline) == ETIMEDOUT)
+            break;
     while (atomic_load(&rt_state) == RT_STARTING)
         pthread_cond_wait(&rt_cv, &rt_mu);
     bool ok = atomic_load(&rt_state) == RT_RUNNING;
@@ -245,7 +267,8 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 {
     int st = atomic_load(&rt_state);
     if (unlikely(st != RT_RUNNING)) {
-        if (st != RT_STARTING || !gort_rt_wait_running())
+        bool up = st == RT_NONE ? rt_wait_start() : st == RT_STARTING && gort_rt_wait_running();
+        if (!up)
             no_runtime(what, atomic_load(&rt_state));
     }
     gort_g *g = gort_getg();
