@@ -173,7 +173,12 @@ void gort_cgocall(void (*fn)(void *), void *arg)
     gort_entersyscall(g, m);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
     m = g->m;   /* unchanged: a G in C cannot move */
+    int err = *m->errno_ptr;
     gort_exitsyscall(g, m);
+    /* The slow way back (a lock slept on, a wait for a P) may have made
+     * system calls that changed errno; the call's errno is the one the
+     * goroutine sees, on whatever thread it now runs. */
+    *g->m->errno_ptr = err;
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
 }
@@ -198,7 +203,9 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     if (p)
         gort_handoffp(p);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
+    int err = *m->errno_ptr;
     gort_exitsyscall(g, m);
+    *g->m->errno_ptr = err;   /* as in gort_cgocall */
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
 }
