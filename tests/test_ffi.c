@@ -462,20 +462,33 @@ static void check_blocking_run(void)
 {
     cr_assert_eq(run_p(2, block_main, NULL), 0);
     ASSERT_NO_FAILURES();
-    int advanced = 0;
-    for (int i = 0; i < NBLOCK; i++)
-        if (block_recs[i].after > block_recs[i].before)
-            advanced++;
-    /* Every call should see the counter move.  Allow for a loaded machine:
-     * the counter's thread descheduled for a whole 20 ms, or sysmon (whose
-     * 20 us naps stretch under load) late to take the P the counter was
-     * queued on while the spawning goroutine held that P's runnext. */
-    cr_assert_geq(advanced, NBLOCK / 2, "the counter advanced during only %d of %d calls",
-                  advanced, NBLOCK);
+    /* Calls that held their Ps would run two at a time: at least 640 ms,
+     * however idle the machine.  A working runtime takes 25-100 ms on a
+     * quiet one, and up to about 430 ms was seen with three suites
+     * running at once on two loaded CPUs. */
     cr_assert_geq(block_wall_ns, 20 * 1000000LL);
-    cr_assert_lt(block_wall_ns, 400 * 1000000LL,
+    cr_assert_lt(block_wall_ns, 600 * 1000000LL,
                  "64 calls of 20 ms took %.1f ms (serialised: %d ms)", block_wall_ns / 1e6,
                  NBLOCK * 20 / 2);
+    int advanced = 0;
+    long first = block_recs[0].before, last = block_recs[0].after;
+    for (int i = 0; i < NBLOCK; i++) {
+        if (block_recs[i].after > block_recs[i].before)
+            advanced++;
+        if (block_recs[i].before < first)
+            first = block_recs[i].before;
+        if (block_recs[i].after > last)
+            last = block_recs[i].after;
+    }
+    /* The counter ran while the calls were in C.  On a quiet machine it
+     * moves during every one of them (64 of 64); on a loaded one its
+     * thread can be off the CPU for whole 20 ms stretches (down to 5 of
+     * 64 seen with three suites running at once on two CPUs), so only
+     * "at all, and during some call" is asserted. */
+    cr_log_info("counter advanced during %d of %d calls, %.1f ms in all", advanced, NBLOCK,
+                block_wall_ns / 1e6);
+    cr_assert_gt(last, first, "the counter did not move while the calls were in C");
+    cr_assert_gt(advanced, 0, "the counter was stopped during every call");
 }
 
 Test(ffi, blocking_cgocalls_do_not_stall)
@@ -496,11 +509,16 @@ struct retake_rec {
     long before, after;
 };
 
+/* 50 ms, then on in 5 ms steps (up to 2 s) until the other goroutine has
+ * run: on a loaded machine sysmon's two looks may take longer than 50 ms
+ * to get the CPU. */
 static void retake_fn(void *arg)
 {
     struct retake_rec *r = arg;
     r->before = atomic_load(&spin_count);
     usleep(50000);
+    for (int i = 0; i < 400 && atomic_load(&spin_count) == r->before; i++)
+        usleep(5000);
     r->after = atomic_load(&spin_count);
 }
 
@@ -526,7 +544,7 @@ Test(ffi, a_lasting_call_loses_its_p)
                  "retakes %llu -> %llu", (unsigned long long)retake_st_before.retakes,
                  (unsigned long long)retake_st_after.retakes);
     cr_assert_gt(retake_rec.after, retake_rec.before,
-                 "at one P the other goroutine did not run during a 50 ms call");
+                 "at one P the other goroutine did not run during a 2 s call");
 }
 
 /* ---- gort_ffi_call over several signatures ------------------------------- */
@@ -1430,6 +1448,8 @@ Test(ffi, library_mode_100_cycles_do_not_leak, .timeout = 120)
         }
     }
     ASSERT_NO_FAILURES();
+    cr_log_info("after 100 cycles: %d maps (%d after 10), RSS %ld KiB (%ld after 10), "
+                "%d threads", maps_count(), maps_base, rss_kib(), rss_base, count_tasks());
     cr_assert_eq(atomic_load(&cycle_sum), 100 * (1 + 2 + 3 + 4));
     cr_assert_eq(atomic_load(&add_calls), 100 * 3);
 }
