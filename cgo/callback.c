@@ -344,6 +344,15 @@ struct callback_call {
 
 static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct callback *callbacks;
+static _Atomic int32_t ncallbacks_live;
+
+/* While a callback exists, a thread the runtime cannot see may call in
+ * and wake a goroutine at any moment: goroutines all asleep are then no
+ * proof of a deadlock (sched.c, gort_checkdead_locked). */
+bool gort_callbacks_live(void)
+{
+    return atomic_load(&ncallbacks_live) > 0;
+}
 
 static void run_handler(void *p)
 {
@@ -382,6 +391,7 @@ void *gort_callback_new(ffi_cif *cif, gort_callback_fn handler, void *user)
     cb->next = callbacks;
     callbacks = cb;
     pthread_mutex_unlock(&cb_mu);
+    atomic_fetch_add(&ncallbacks_live, 1);
     return cb->code;
 }
 
@@ -399,6 +409,7 @@ void gort_callback_free(void *code)
     pthread_mutex_unlock(&cb_mu);
     if (!cb)
         gort_throw_call("gort_callback_free", "%p is not a live gort callback", code);
+    atomic_fetch_sub(&ncallbacks_live, 1);
     ffi_closure_free(cb->closure);
     free(cb);
 }
