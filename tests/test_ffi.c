@@ -907,6 +907,48 @@ Test(ffi, callbacks_from_every_kind_of_caller_default_procs)
     cr_assert_eq(atomic_load(&heavy_calls), 1 + 2 + 5 + 2 * 20);
 }
 
+/* A thread's borrowed record goes back when the thread exits, and the
+ * next new thread takes it: 20 threads one after another make at most a
+ * couple of records, not 20. */
+#define SERIAL_THREADS 20
+
+static atomic_long serial_ids[SERIAL_THREADS];
+static gort_stats serial_before, serial_after;
+
+static void *serial_thread(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    for (int64_t k = 0; k < 50; k++)
+        CHECK(cb_add(k, i) == k + i);
+    CHECK(cb_heavy(i) == heavy_want(i));
+    atomic_store(&serial_ids[i], 1);
+    return NULL;
+}
+
+static void serial_main(void *arg)
+{
+    (void)arg;
+    CHECK(gort_stats_get(&serial_before) == 0);
+    for (intptr_t i = 0; i < SERIAL_THREADS; i++) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, serial_thread, (void *)i) == 0);
+        go_join(t);
+    }
+    CHECK(gort_stats_get(&serial_after) == 0);
+}
+
+Test(ffi, exited_threads_give_their_record_back)
+{
+    make_callbacks();
+    cr_assert_eq(run_p(2, serial_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    for (int i = 0; i < SERIAL_THREADS; i++)
+        cr_assert_eq(atomic_load(&serial_ids[i]), 1);
+    cr_assert_lt(serial_after.threads - serial_before.threads, 6,
+                 "%d thread records made for %d threads that ran one after another",
+                 serial_after.threads - serial_before.threads, SERIAL_THREADS);
+}
+
 /* ---- 64 plain threads, one callback, a goroutine server ------------------ */
 
 #define NHOST 64
@@ -998,6 +1040,60 @@ Test(ffi, sixty_four_threads_call_one_callback)
     cr_assert_eq(total, atomic_load(&srv_served), "calls %ld, served %ld", total,
                  atomic_load(&srv_served));
     cr_log_info("%ld callbacks from %d threads in 1 s", total, NHOST);
+}
+
+/* The main goroutine waits on a channel that only a plain thread's
+ * first callback will send on: every goroutine is asleep and every M
+ * idle, but it is no deadlock.  (In a forked child: a false report ends
+ * the process with status 2.) */
+static gort_chan *late_c;
+static void (*cb_late)(int64_t);
+
+static void late_handler(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    (void)cif;
+    (void)ret;
+    (void)user;
+    gort_chan_send(late_c, args[0]);
+}
+
+static void *late_thread(void *arg)
+{
+    (void)arg;
+    usleep(50000);
+    cb_late(42);
+    return NULL;
+}
+
+static void late_main(void *arg)
+{
+    (void)arg;
+    late_c = gort_chan_new(sizeof(int64_t), 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_thread, NULL) != 0)
+        _exit(10);
+    int64_t v = 0;
+    gort_chan_recv(late_c, &v);
+    go_join(t);
+    if (v != 42)
+        _exit(11);
+}
+
+static void child_late_callback(void)
+{
+    static ffi_cif cif;
+    ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 1, &ffi_type_void, args_i);
+    cb_late = (void (*)(int64_t))gort_callback_new(&cif, late_handler, NULL);
+    setenv("GORT_MAXPROCS", "2", 1);
+    if (run_main(late_main, NULL) != 0)
+        _exit(12);
+}
+
+Test(ffi, waiting_for_a_first_callback_is_no_deadlock)
+{
+    char buf[4096];
+    int st = run_child(child_late_callback, buf, sizeof buf);
+    cr_assert_eq(st, 0, "exit status %d, output:\n%s", st, buf);
 }
 
 /* ---- nesting four deep ------------------------------------------------- */
