@@ -38,6 +38,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime.h"
 #include "runq.h"
@@ -120,6 +121,27 @@ bool gort_rt_wait_running(void)
 void gort_tls_gen_set(void)
 {
     tls_gen = atomic_load(&rt_generation);
+}
+
+/* A callback that finds no runtime at all: a host thread may call in
+ * while gort_start (or gort_main) is still on its way, so wait a while
+ * for one to start and come up; false if none does. */
+#define START_GRACE_S 1
+
+static bool rt_wait_start(void)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += START_GRACE_S;
+    pthread_mutex_lock(&rt_mu);
+    while (atomic_load(&rt_state) == RT_NONE)
+        if (pthread_cond_timedwait(&rt_cv, &rt_mu, &deadline) == ETIMEDOUT)
+            break;
+    while (atomic_load(&rt_state) == RT_STARTING)
+        pthread_cond_wait(&rt_cv, &rt_mu);
+    bool ok = atomic_load(&rt_state) == RT_RUNNING;
+    pthread_mutex_unlock(&rt_mu);
+    return ok;
 }
 
 int32_t gort_callbacks_in_flight(void)
@@ -253,7 +275,8 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 {
     int st = atomic_load(&rt_state);
     if (unlikely(st != RT_RUNNING)) {
-        if (st != RT_STARTING || !gort_rt_wait_running())
+        bool up = st == RT_NONE ? rt_wait_start() : st == RT_STARTING && gort_rt_wait_running();
+        if (!up)
             no_runtime(what, atomic_load(&rt_state));
     }
     gort_g *g = gort_getg();
@@ -283,6 +306,8 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     gort_g *old_lockedg = m->lockedg;
     g->lockedm = m;
     m->lockedg = g;
+    gort_exitsyscall(g, m);
+    g->in_cgo = GORT_CGO_NONE;
     m->cb_depth++;
     gort_exitsyscall(g, m);
     g->in_cgo = GORT_CGO_NONE;
@@ -332,6 +357,15 @@ struct callback_call {
 
 static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct callback *callbacks;
+static _Atomic int32_t ncallbacks_live;
+
+/* While a callback exists, a thread the runtime cannot see may call in
+ * and wake a goroutine at any moment: goroutines all asleep are then no
+ * proof of a deadlock (sched.c, gort_checkdead_locked). */
+bool gort_callbacks_live(void)
+{
+    return atomic_load(&ncallbacks_live) > 0;
+}
 
 static void run_handler(void *p)
 {
@@ -370,6 +404,7 @@ void *gort_callback_new(ffi_cif *cif, gort_callback_fn handler, void *user)
     cb->next = callbacks;
     callbacks = cb;
     pthread_mutex_unlock(&cb_mu);
+    atomic_fetch_add(&ncallbacks_live, 1);
     return cb->code;
 }
 
@@ -387,6 +422,7 @@ void gort_callback_free(void *code)
     pthread_mutex_unlock(&cb_mu);
     if (!cb)
         gort_throw_call("gort_callback_free", "%p is not a live gort callback", code);
+    atomic_fetch_sub(&ncallbacks_live, 1);
     ffi_closure_free(cb->closure);
     free(cb);
 }

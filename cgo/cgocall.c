@@ -143,7 +143,9 @@ bool gort_cgo_retake(gort_p *p, int64_t now)
     if (in_c) {
         m->sc_retaken = true;
         gort_releasep(m);
-    } else {
+    } else if (!m->sc_retaken) {
+        /* (If the P is already gone -- gort_cgocall_blocking gave it away
+         * after we read p->m -- sc_req must stay set for the goroutine.) */
         atomic_store_explicit(&m->sc_req, 0, memory_order_relaxed);
     }
     gort_rtlock_unlock(&m->sc_lock);
@@ -172,7 +174,12 @@ void gort_cgocall(void (*fn)(void *), void *arg)
     gort_entersyscall(g, m);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
     m = g->m;   /* unchanged: a G in C cannot move */
+    int err = *m->errno_ptr;
     gort_exitsyscall(g, m);
+    /* The slow way back (a lock slept on, a wait for a P) may have made
+     * system calls that changed errno; the call's errno is the one the
+     * goroutine sees, on whatever thread it now runs. */
+    *g->m->errno_ptr = err;
     GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
@@ -185,15 +192,23 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     g->in_cgo = GORT_CGO_CALL;
     GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
     gort_entersyscall(g, m);
-    /* Give the P away now, as if sysmon had taken it. */
+    /* Give the P away now, as if sysmon had taken it -- unless sysmon
+     * already has (this thread may have been descheduled since
+     * entersyscall for longer than sysmon waits). */
+    gort_p *p = NULL;
     gort_rtlock_lock(&m->sc_lock);
-    m->sc_retaken = true;
-    atomic_store_explicit(&m->sc_req, 1, memory_order_relaxed);
-    gort_p *p = gort_releasep(m);
+    if (!m->sc_retaken && m->p) {
+        m->sc_retaken = true;
+        atomic_store_explicit(&m->sc_req, 1, memory_order_relaxed);
+        p = gort_releasep(m);
+    }
     gort_rtlock_unlock(&m->sc_lock);
-    gort_handoffp(p);
+    if (p)
+        gort_handoffp(p);
     gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
+    int err = *m->errno_ptr;
     gort_exitsyscall(g, m);
+    *g->m->errno_ptr = err;   /* as in gort_cgocall */
     GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);

@@ -22,11 +22,17 @@ static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lib_cv = PTHREAD_COND_INITIALIZER;
 static bool lib_exited;
 
+/* Runs once the main goroutine is off the CPU: only then may gort_stop
+ * make it runnable. */
+static void lib_parked(void *g)
+{
+    __atomic_store_n(&gort_sched.library_g, (gort_g *)g, __ATOMIC_RELEASE);
+}
+
 static void lib_main(void *unused)
 {
     (void)unused;
-    gort_sched.library_g = gort_getg();
-    gort_park("library mode (waiting for gort_stop)", NULL, NULL);
+    gort_park("library mode (waiting for gort_stop)", lib_parked, gort_getg());
 }
 
 static void *lib_thread_main(void *unused)
@@ -89,8 +95,12 @@ int gort_stop(int64_t timeout_ns)
         }
         gort_usleep(500);
     }
-    /* Wake the main goroutine: its return ends the runtime. */
-    gort_g *g = gort_sched.library_g;
+    /* Wake the main goroutine: its return ends the runtime.  gort_start
+     * returns as soon as the scheduler is up, so the main goroutine may
+     * not have parked yet. */
+    gort_g *g;
+    while ((g = __atomic_load_n(&gort_sched.library_g, __ATOMIC_ACQUIRE)) == NULL)
+        gort_usleep(100);
     gort_gq_put(g);
     gort_wakep();
     pthread_mutex_lock(&lib_mu);

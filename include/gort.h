@@ -158,6 +158,7 @@ typedef struct gort_stats {
     uint64_t steals;            /* successful steals by a P */
     uint64_t stolen;            /* goroutines moved by those steals */
     int64_t global_runqueue;
+    uint64_t retakes;           /* Ps taken from foreign calls that lasted (sysmon) */
 } gort_stats;
 
 /* Fill *st; 0, or GORT_EINVAL when st is NULL or no runtime is running. */

@@ -300,8 +300,8 @@ void gort_checkdead_locked(void)
     if (run > 0 || atomic_load(&gort_sched.stopping) || gort_sched.library_mode)
         return;
     if (atomic_load(&gort_sched.gq_len) > 0 || gort_timers_next() != 0 ||
-        atomic_load(&gort_sched.nhostcalls) > 0)
-        return;   /* a timer or a host thread will wake somebody */
+        atomic_load(&gort_sched.nhostcalls) > 0 || gort_callbacks_live())
+        return;   /* a timer, a host thread or a callback may wake somebody */
     gort_rtlock_unlock(&gort_sched.lock);
     gort_deadlock();
 }

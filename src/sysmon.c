@@ -244,6 +244,7 @@ int gort_stats_get(gort_stats *st)
         exited += atomic_load(&p->nexit);
         st->steals += atomic_load(&p->nsteal);
         st->stolen += atomic_load(&p->nstolen_from);
+        st->retakes += atomic_load(&p->nretake);
     }
     st->goroutines_created = spawned;
     st->goroutines = (int64_t)(spawned - exited);

@@ -20,7 +20,11 @@
  * goroutine code: it may block on channels, start goroutines and make
  * foreign calls, and the calling thread waits for it like any C call.
  * A thread new to gort borrows a runtime thread record (an "extra M") on
- * its first callback and keeps it until the thread exits.
+ * its first callback and keeps it until the thread exits.  A callback
+ * made while no runtime is running waits up to a second for gort_start
+ * (or gort_main) to bring one up -- a host thread may call in while the
+ * runtime is still starting -- and is a fatal error after that; one made
+ * while gort_stop is stopping the runtime is a fatal error at once.
  *
  * errno: a foreign call's errno is the goroutine's errno when it returns.
  */
