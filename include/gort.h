@@ -57,7 +57,9 @@ GORT_API const char *gort_strerror(int err);
  * features are probed.  When main_fn returns, gort_main returns to the
  * caller with the status set by gort_exit_status() (0 if never set).
  * Goroutines still alive at that point are discarded, as Go discards them
- * when main returns; their stacks are released.
+ * when main returns; their stacks are released.  A goroutine in a foreign
+ * call (or running C code that never calls into gort) keeps its thread,
+ * and gort_main returns only once every runtime thread has ended.
  *
  * Returns GORT_EBUSY if a runtime is already running in this process,
  * GORT_EINVAL if main_fn is NULL.  gort_main may be called again after it

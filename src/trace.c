@@ -60,6 +60,7 @@ static _Atomic int64_t next_flow;
 static struct track *tracks;      /* per P */
 static int64_t t0;
 static bool first_event;
+static uint8_t ext_named[512];   /* tracks of threads without a P, named yet */
 
 static struct tbuf *buf_new(void)
 {
@@ -95,6 +96,7 @@ void gort_trace_init(void)
     next_flow = 0;
     t0 = gort_nanotime();
     first_event = true;
+    memset(ext_named, 0, sizeof ext_named);
     fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"runtime\":\"gort\",\"procs\":%d},"
                  "\"traceEvents\":[\n", n);
     for (int32_t i = 0; i < n; i++)
@@ -223,11 +225,26 @@ static void close_slice(int32_t tid, struct track *tr, int64_t ts, const char *w
     tr->g = 0;
 }
 
+/* Threads without a P get a track of their own, named on first sight. */
+
+static void name_ext_track(int32_t tid)
+{
+    int32_t id = tid - EXT_TRACK;
+    if (id < 0 || id >= (int32_t)(8 * sizeof ext_named) || (ext_named[id / 8] & (1u << (id % 8))))
+        return;
+    ext_named[id / 8] |= (uint8_t)(1u << (id % 8));
+    emit("{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\","
+         "\"args\":{\"name\":\"thread M%d (no P)\"}}", tid, id);
+}
+
 static void write_buf(struct tbuf *b)
 {
     for (uint32_t i = 0; i < b->n; i++) {
         struct ev *e = &b->ev[i];
         struct track *tr = track_of(e->track);
+        if (e->track >= EXT_TRACK && e->type != GORT_EV_CALLBACK_BEGIN &&
+            e->type != GORT_EV_CALLBACK_END)
+            name_ext_track(e->track);
         switch (e->type) {
         case GORT_EV_GO_START:
             close_slice(e->track, tr, e->ts, "switched out");

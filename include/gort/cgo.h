@@ -33,14 +33,15 @@
  *       bounds on the new thread.  ts->tls points at the thread's TLS block
  *       in the runtime's M (unused by gort's own hooks).
  *   _cgo_sys_thread_create(fn, arg)
- *       Library mode: start the runtime's first thread without touching
- *       runtime state.
+ *       Library mode (gort_start): start the runtime's first thread
+ *       without touching runtime state.  Used only when the host set its
+ *       own; otherwise gort makes (and at gort_stop joins) a pthread.
  *   _cgo_notify_runtime_init_done(unused)
  *       Once the runtime is initialised; a host releases threads blocked
  *       in its own wait-for-init there.
  *   _cgo_set_context_function(fn)
- *       Traceback context registration (stored; gort calls it when a
- *       traceback context function is set).
+ *       Traceback context registration: declared for ABI compatibility;
+ *       gort does not call it (it has no traceback context functions).
  *   _cgo_mmap / _cgo_munmap
  *       If set, every mapping the runtime makes for stacks goes through
  *       them (so sanitizer interceptors see the memory).  _cgo_mmap returns

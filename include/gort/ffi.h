@@ -3,11 +3,14 @@
  * goroutines, calls to a chosen host thread, and library mode.
  *
  * Goroutine -> C.  gort_cgocall runs fn(arg) on the current thread's
- * system stack (8 MiB for runtime threads), not on the goroutine's stack,
- * so a C library that needs a deep stack cannot overflow a goroutine.
- * While the call runs, the goroutine's processor (P) stays with the
- * thread; if the call lasts more than about 20 us, the system monitor
- * gives the P to another thread so other goroutines keep running, and the
+ * system stack (the thread's own stack: the default pthread size for
+ * runtime threads, the caller's stack on gort_main's thread), not on the
+ * goroutine's stack, so a C library that needs a deep stack cannot
+ * overflow a goroutine.  While the call runs, the goroutine's processor
+ * (P) stays with the thread; if the call lasts more than about 20 us and
+ * the P is needed (goroutines or timers waiting, or no other P free), or
+ * more than 10 ms in any case, the system monitor gives the P to another
+ * thread so other goroutines keep running, and the
  * caller gets a P back (or waits for one) when C returns.  Entering and
  * leaving cost a few stores and no atomic read-modify-write: the monitor
  * pays for the synchronisation (a process-wide memory barrier) when it
@@ -119,8 +122,10 @@ GORT_API void gort_run(void (*fn)(void *), void *arg);
 /* Stop a runtime made by gort_start: no new work is taken, goroutines
  * get up to timeout_ns to finish, then every runtime thread is joined and
  * everything is freed.  0, or GORT_ETIMEDOUT if goroutines were still
- * running at the deadline (they are abandoned), GORT_EINVAL if no
- * library-mode runtime is running. */
+ * running at the deadline (those parked or runnable are abandoned; one in
+ * a foreign call holds gort_stop until its C code returns, since its
+ * thread cannot be taken away), GORT_EINVAL if no library-mode runtime is
+ * running. */
 GORT_API int gort_stop(int64_t timeout_ns);
 
 #ifdef __cplusplus
