@@ -34,6 +34,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#include "sanitizer.h"
 
 #define RETAKE_NS (20 * 1000)
 
@@ -45,10 +46,11 @@ void gort_cgo_init(void)
 
 uintptr_t gort_c_stack_top(gort_m *m)
 {
-    if (m->cgo_top)
-        return m->cgo_top;
-    /* Below g0's saved context (and the 128-byte red zone under it). */
-    return ((uintptr_t)m->g0->sp - 256) & ~(uintptr_t)15;
+    uintptr_t top = m->cgo_top ? m->cgo_top
+                               /* below g0's saved context and its red zone */
+                               : ((uintptr_t)m->g0->sp - 256) & ~(uintptr_t)15;
+    gort_vg_stack_usable(m->g0->stack_lo, top);
+    return top;
 }
 
 void gort_entersyscall(gort_g *g, gort_m *m)

@@ -53,6 +53,7 @@ static inline void gort_san_stack_reuse(gort_g *g)
 #endif
 
 #ifdef GORT_VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 static inline unsigned gort_vg_stack_register(uintptr_t lo, uintptr_t hi)
 {
@@ -62,7 +63,19 @@ static inline void gort_vg_stack_deregister(unsigned id)
 {
     VALGRIND_STACK_DEREGISTER(id);
 }
+/* Memcheck marks what lies below a stack pointer as inaccessible; when a
+ * foreign call moves the SP back onto the system stack it does not see a
+ * push, so the region is declared usable first. */
+static inline void gort_vg_stack_usable(uintptr_t lo, uintptr_t hi)
+{
+    if (hi > lo)
+        VALGRIND_MAKE_MEM_UNDEFINED((void *)lo, hi - lo);
+}
 #else
+static inline void gort_vg_stack_usable(uintptr_t lo, uintptr_t hi)
+{
+    (void)lo, (void)hi;
+}
 static inline unsigned gort_vg_stack_register(uintptr_t lo, uintptr_t hi)
 {
     (void)lo, (void)hi;

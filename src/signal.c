@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "sanitizer.h"
 
 #define ALTSTACK_SIZE (64 * 1024)
 
@@ -123,6 +124,9 @@ void gort_signal_fini(void)
 void gort_minit(gort_m *m)
 {
     m->errno_ptr = &errno;
+    /* valgrind must know the system stack too, or a foreign call's move
+     * onto it (gort_asmcgocall) looks like writes below a stale SP. */
+    m->g0->vg_stack = gort_vg_stack_register(m->g0->stack_lo, m->g0->stack_hi);
     gort_tls_gen_set();
     sigset_t faults;
     sigemptyset(&faults);
