@@ -1104,6 +1104,10 @@ static void mg_main(void *arg)
 
 Test(mn, a_million_guarded_goroutines, .timeout = 180)
 {
+#ifdef GORT_ASAN
+    cr_skip_test("under ASan a million goroutines need more shadow and fake-stack memory "
+                 "than the sanitizer allows");
+#endif
     if (!guard_madvise_supported())
         cr_skip_test("this kernel has no MADV_GUARD_INSTALL: a million guards would need "
                      "two million mappings");
