@@ -1573,7 +1573,7 @@ static void tr_main(void *arg)
     for (int i = 0; i < 8; i++)
         gort_go(tr_worker, NULL);
     wait_for(&tr_done, 8, 10 * GORT_SECOND);
-    gort_sleep(50 * GORT_MILLISECOND);
+    gort_sleep(250 * GORT_MILLISECOND);   /* several 50 ms periods, even on a slow machine */
 }
 
 static void tr_child(void)
