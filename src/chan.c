@@ -485,15 +485,21 @@ static void selunlock_cb(void *s)
     selunlock(s);
 }
 
-static uint32_t fastrand(void)
+static inline uint32_t fastrand(gort_p *p)
 {
-    gort_p *p = gort_getg()->m->p;
     uint32_t x = p->rand ? p->rand : (uint32_t)(p->id + 1) * 2654435761u;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     p->rand = x;
     return x;
+}
+
+/* A uniform integer in [0, n) without a division (a variable divide costs
+ * tens of cycles, several times per select). */
+static inline uint32_t fastrandn(gort_p *p, uint32_t n)
+{
+    return (uint32_t)(((uint64_t)fastrand(p) * n) >> 32);
 }
 
 /* Pass 1: do the first ready case in poll order.  Returns its index, or
@@ -596,11 +602,12 @@ int gort_select(gort_select_case *cases, size_t ncases, bool block)
     uint16_t *pollorder = orders, *lockorder = orders + ncases;
 
     /* A uniformly random permutation of the cases that have a channel. */
+    gort_p *p = gort_getg()->m->p;
     size_t n = 0;
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].chan)
             continue;
-        size_t j = fastrand() % (n + 1);
+        size_t j = fastrandn(p, (uint32_t)n + 1);
         pollorder[n] = pollorder[j];
         pollorder[j] = (uint16_t)i;
         n++;
