@@ -1489,8 +1489,9 @@ static void stress_run(int nprocs, size_t cap, bool use_select)
         nm += atomic_load(&st.per_m[i]) > 0;
     fprintf(stderr, "[info] stress P=%d cap=%zu%s: %d values in %.0f ms, received on %d threads\n",
             nprocs, cap, use_select ? " (select)" : "", ST_TOTAL, ms, nm);
-    /* Cross-P: the receives did not all happen on one thread. */
-    cr_assert_geq(nm, 2, "all values were received on one thread");
+    /* Whether the receives spread over several threads depends on timing
+     * (a run can finish on one P before another steals): reported above,
+     * not asserted.  What is asserted is exactly-once delivery. */
 }
 
 Test(chan, stress_16x16_unbuffered_p2) { stress_run(2, 0, false); }
