@@ -392,6 +392,7 @@ GORT_INTERNAL void gort_minit_altstack(gort_m *m);
 GORT_INTERNAL void gort_mfini(gort_m *m);
 
 /* traceback.c */
+GORT_INTERNAL const char *gort_g_state_name(const gort_g *g);
 GORT_INTERNAL void gort_traceback_fatal(void);
 GORT_INTERNAL void gort_traceback_all_waiting(void);
 

@@ -170,29 +170,12 @@ void gort_sysmon_main(gort_m *m)
 
 /* ---- goroutine listings and the deadlock report ------------------------ */
 
-static const char *status_name(const gort_g *g)
-{
-    switch (atomic_load_explicit(&g->status, memory_order_relaxed)) {
-    case GORT_G_IDLE:
-        return "idle";
-    case GORT_G_RUNNABLE:
-        return "runnable";
-    case GORT_G_RUNNING:
-        return "running";
-    case GORT_G_WAITING:
-        return g->waitreason ? g->waitreason : "waiting";
-    case GORT_G_DEAD:
-        return "dead";
-    }
-    return "?";
-}
-
 static void print_g(gort_g *g, void *arg)
 {
     (void)arg;
     if (atomic_load_explicit(&g->status, memory_order_relaxed) == GORT_G_DEAD)
         return;
-    gort_printf("goroutine %lld [%s]%s\n", (long long)g->id, status_name(g),
+    gort_printf("goroutine %lld [%s]%s\n", (long long)g->id, gort_g_state_name(g),
                 g->lockedm ? " (locked to thread)" : "");
 }
 

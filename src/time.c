@@ -12,16 +12,6 @@
 #include "runtime.h"
 #include "gort/time.h"
 
-struct gort_timer {
-    gort_rt_timer rt;
-    gort_chan *c;
-};
-
-struct gort_ticker {
-    gort_rt_timer rt;
-    gort_chan *c;
-};
-
 int64_t gort_now(void)
 {
     return gort_nanotime();
@@ -97,17 +87,32 @@ gort_chan *gort_after(int64_t ns)
     return c;
 }
 
-/* ---- timers ------------------------------------------------------------- */
+/* ---- timers and tickers ------------------------------------------------- */
 
-static void timer_fire(void *arg)
+/* Both are a runtime timer feeding a one-slot channel; a ticker's timer
+ * has a period.  The public types stay distinct. */
+struct chan_timer {
+    gort_rt_timer rt;
+    gort_chan *c;
+};
+
+struct gort_timer {
+    struct chan_timer ct;
+};
+
+struct gort_ticker {
+    struct chan_timer ct;
+};
+
+static void chan_timer_fire(void *arg)
 {
-    offer_time(((gort_timer *)arg)->c);
+    offer_time(((struct chan_timer *)arg)->c);
 }
 
-gort_timer *gort_timer_new(int64_t ns)
+/* A zeroed object of size bytes that starts with a chan_timer, started. */
+static void *chan_timer_new(size_t size, int64_t first_ns, int64_t period_ns)
 {
-    need_runtime("gort_timer_new");
-    gort_timer *t = calloc(1, sizeof *t);
+    struct chan_timer *t = calloc(1, size);
     if (!t)
         return NULL;
     t->c = gort_chan_new(sizeof(int64_t), 1);
@@ -115,48 +120,55 @@ gort_timer *gort_timer_new(int64_t ns)
         free(t);
         return NULL;
     }
-    t->rt.f = timer_fire;
+    t->rt.f = chan_timer_fire;
     t->rt.arg = t;
-    gort_timer_start(&t->rt, gort_nanotime() + (ns > 0 ? ns : 0));
+    t->rt.period = period_ns;
+    gort_timer_start(&t->rt, gort_nanotime() + (first_ns > 0 ? first_ns : 0));
     return t;
 }
 
-gort_chan *gort_timer_chan(gort_timer *t)
+/* Stop t and start it again first_ns from now; true if it was pending. */
+static bool chan_timer_restart(struct chan_timer *t, int64_t first_ns)
 {
-    return t ? t->c : NULL;
-}
-
-bool gort_timer_stop(gort_timer *t)
-{
-    return t && gort_timer_cancel(&t->rt);
-}
-
-bool gort_timer_reset(gort_timer *t, int64_t ns)
-{
-    if (!t)
-        return false;
-    need_runtime("gort_timer_reset");
     bool was = gort_timer_cancel(&t->rt);
     gort_timer_wait_idle(&t->rt);
-    gort_timer_start(&t->rt, gort_nanotime() + (ns > 0 ? ns : 0));
+    gort_timer_start(&t->rt, gort_nanotime() + (first_ns > 0 ? first_ns : 0));
     return was;
 }
 
-void gort_timer_free(gort_timer *t)
+static void chan_timer_free(struct chan_timer *t)
 {
-    if (!t)
-        return;
     gort_timer_cancel(&t->rt);
     gort_timer_wait_idle(&t->rt);
     gort_chan_release(t->c);
     free(t);
 }
 
-/* ---- tickers ------------------------------------------------------------ */
-
-static void ticker_fire(void *arg)
+gort_timer *gort_timer_new(int64_t ns)
 {
-    offer_time(((gort_ticker *)arg)->c);
+    need_runtime("gort_timer_new");
+    return chan_timer_new(sizeof(gort_timer), ns, 0);
+}
+
+gort_chan *gort_timer_chan(gort_timer *t)
+{
+    return t ? t->ct.c : NULL;
+}
+
+bool gort_timer_stop(gort_timer *t)
+{
+    return t && gort_timer_cancel(&t->ct.rt);
+}
+
+bool gort_timer_reset(gort_timer *t, int64_t ns)
+{
+    return t && chan_timer_restart(&t->ct, ns);
+}
+
+void gort_timer_free(gort_timer *t)
+{
+    if (t)
+        chan_timer_free(&t->ct);
 }
 
 gort_ticker *gort_ticker_new(int64_t period_ns)
@@ -164,30 +176,18 @@ gort_ticker *gort_ticker_new(int64_t period_ns)
     need_runtime("gort_ticker_new");
     if (period_ns <= 0)
         return NULL;
-    gort_ticker *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    t->c = gort_chan_new(sizeof(int64_t), 1);
-    if (!t->c) {
-        free(t);
-        return NULL;
-    }
-    t->rt.f = ticker_fire;
-    t->rt.arg = t;
-    t->rt.period = period_ns;
-    gort_timer_start(&t->rt, gort_nanotime() + period_ns);
-    return t;
+    return chan_timer_new(sizeof(gort_ticker), period_ns, period_ns);
 }
 
 gort_chan *gort_ticker_chan(gort_ticker *t)
 {
-    return t ? t->c : NULL;
+    return t ? t->ct.c : NULL;
 }
 
 void gort_ticker_stop(gort_ticker *t)
 {
     if (t)
-        gort_timer_cancel(&t->rt);
+        gort_timer_cancel(&t->ct.rt);
 }
 
 void gort_ticker_reset(gort_ticker *t, int64_t period_ns)
@@ -196,21 +196,16 @@ void gort_ticker_reset(gort_ticker *t, int64_t period_ns)
         return;
     if (period_ns <= 0)
         gort_throw_call("gort_ticker_reset", "non-positive period %lld", (long long)period_ns);
-    need_runtime("gort_ticker_reset");
-    gort_timer_cancel(&t->rt);
-    gort_timer_wait_idle(&t->rt);
-    t->rt.period = period_ns;
-    gort_timer_start(&t->rt, gort_nanotime() + period_ns);
+    gort_timer_cancel(&t->ct.rt);
+    gort_timer_wait_idle(&t->ct.rt);
+    t->ct.rt.period = period_ns;
+    gort_timer_start(&t->ct.rt, gort_nanotime() + period_ns);
 }
 
 void gort_ticker_free(gort_ticker *t)
 {
-    if (!t)
-        return;
-    gort_timer_cancel(&t->rt);
-    gort_timer_wait_idle(&t->rt);
-    gort_chan_release(t->c);
-    free(t);
+    if (t)
+        chan_timer_free(&t->ct);
 }
 
 /* ---- timed receive ------------------------------------------------------ */

@@ -58,7 +58,7 @@ static void print_pc(uintptr_t pc)
     }
 }
 
-static const char *state_of(const gort_g *g)
+const char *gort_g_state_name(const gort_g *g)
 {
     switch (atomic_load_explicit(&g->status, memory_order_relaxed)) {
     case GORT_G_IDLE:
@@ -132,7 +132,7 @@ static void print_other(gort_g *g, void *self)
 {
     if (g == self || atomic_load_explicit(&g->status, memory_order_relaxed) == GORT_G_DEAD)
         return;
-    print_header(g, state_of(g));
+    print_header(g, gort_g_state_name(g));
     uint32_t st = atomic_load_explicit(&g->status, memory_order_relaxed);
     if (st == GORT_G_RUNNING || st == GORT_G_CCALL)
         gort_printf("\t(running on another thread: no backtrace)\n");
