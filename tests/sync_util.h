@@ -4,9 +4,9 @@
  *   sync_run        gort_main(0, NULL, fn, arg) with GORT_MAXPROCS set to
  *                   procs (0: unset, the default -- or, to stress more Ps
  *                   than this machine has cores, GORT_SYNC_TEST_PROCS).
- *   sync_run_child  run a scenario in a forked child with stderr and stdout
- *                   captured: fatal errors end the process, so their exit
- *                   status and message are checked from the outside.
+ *   (run_child from util.h runs a scenario in a forked child with its
+ *   output captured: fatal errors end the process, so their exit status
+ *   and message are checked from the outside.)
  *   CHECK           record a failed condition inside a goroutine; the test
  *                   asserts on the record after gort_main has returned
  *                   (Criterion's asserts must not unwind a goroutine's
@@ -26,6 +26,8 @@
 
 #include <gort.h>
 
+#include "util.h"   /* run_child */
+
 static inline int sync_run(int procs, void (*fn)(void *), void *arg)
 {
     const char *more = getenv("GORT_SYNC_TEST_PROCS");
@@ -39,56 +41,6 @@ static inline int sync_run(int procs, void (*fn)(void *), void *arg)
         unsetenv("GORT_MAXPROCS");
     }
     return gort_main(0, NULL, fn, arg);
-}
-
-/* Fork; the child sends stderr and stdout into a pipe, disables core
- * dumps, calls fn() and exits 0 if it returns.  The parent reads the
- * output into buf (NUL-terminated, truncated to n - 1 bytes) and returns
- * the exit status, -signal if the child was killed, -1000 on failure. */
-static inline int sync_run_child(void (*fn)(void), char *buf, size_t n)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1000;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1000;
-    if (pid == 0) {
-        struct rlimit nocore = {0, 0};
-        setrlimit(RLIMIT_CORE, &nocore);
-        close(fds[0]);
-        dup2(fds[1], 2);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        fn();
-        fflush(NULL);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        char tmp[512];
-        ssize_t r = read(fds[0], tmp, sizeof tmp);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        size_t take = (size_t)r;
-        if (len + take > n - 1)
-            take = n - 1 - len;
-        memcpy(buf + len, tmp, take);
-        len += take;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1000;
-    if (WIFSIGNALED(st))
-        return -WTERMSIG(st);
-    return WEXITSTATUS(st);
 }
 
 static atomic_int sync_failures;

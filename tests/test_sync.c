@@ -954,7 +954,7 @@ static char out[8192];
 
 static void expect_fatal(void (*fn)(void), const char *want)
 {
-    int st = sync_run_child(fn, out, sizeof out);
+    int st = run_child(fn, out, sizeof out);
     cr_assert_eq(st, 2, "status %d, output:\n%s", st, out);
     cr_assert_not_null(strstr(out, want), "want \"%s\" in:\n%s", want, out);
 }
