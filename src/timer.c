@@ -8,8 +8,11 @@
  * look without locking.
  *
  * Who runs timers:
- *   - the owner P, every 61 switches (proc.c) and whenever it looks for
- *     work (sched.c);
+ *   - the owner P: every 61 switches, in gort_switch_in on the arriving
+ *     stack (never while the leaving G parks: it may hold the locks a
+ *     timer function needs, and could be readied before it is parked);
+ *     every 61 yields of a goroutine alone on its P; before a preempted G
+ *     yields; and whenever the P looks for work (sched.c);
  *   - any M looking for work runs the expired timers of every P (an idle
  *     P's timers included) before it steals;
  *   - an M going to sleep with timers pending sleeps only until the
