@@ -49,6 +49,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#define GORT_TEST_CHECKS   /* CHECK, CHECKR, ASSERT_NO_FAILURES from util.h */
 #include "util.h"
 
 TestSuite(chan, .timeout = 120);
@@ -94,37 +95,6 @@ static uint32_t rndn(rng *r, uint32_t n)
     return (uint32_t)(rnd(r) % n);
 }
 
-/* Recorded failures (goroutines may not use cr_assert). */
-static atomic_int nfail;
-static char failmsg[1024];
-
-static void fail_at(int line, const char *fmt, ...)
-{
-    if (atomic_fetch_add(&nfail, 1) != 0)
-        return;
-    int n = snprintf(failmsg, sizeof failmsg, "line %d: ", line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond))                                                                      \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
-    } while (0)
-#define CHECKR(cond, ...)                                                                 \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
-            return;                                                                       \
-        }                                                                                 \
-    } while (0)
-
-#define ASSERT_NO_FAILURES()                                                              \
-    cr_assert_eq(atomic_load(&nfail), 0, "%d failure(s); first: %s", atomic_load(&nfail), \
-                 failmsg)
 
 /* Element contents: the first min(8, size) bytes are seq (little endian),
  * the rest a hash of it, so that any misplaced byte shows. */

@@ -43,6 +43,7 @@
 #include <sys/resource.h>
 
 #include "runtime.h"
+#define GORT_TEST_CHECKS   /* CHECK, CHECKR, ASSERT_NO_FAILURES from util.h */
 #include "util.h"
 
 TestSuite(timer, .timeout = 60);
@@ -75,36 +76,6 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static atomic_int nfail;
-static char failmsg[1024];
-
-static void fail_at(int line, const char *fmt, ...)
-{
-    if (atomic_fetch_add(&nfail, 1) != 0)
-        return;
-    int n = snprintf(failmsg, sizeof failmsg, "line %d: ", line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond))                                                                      \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
-    } while (0)
-#define CHECKR(cond, ...)                                                                 \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
-            return;                                                                       \
-        }                                                                                 \
-    } while (0)
-
-#define ASSERT_NO_FAILURES()                                                              \
-    cr_assert_eq(atomic_load(&nfail), 0, "%d failure(s); first: %s", atomic_load(&nfail), \
-                 failmsg)
 
 #define MS GORT_MILLISECOND
 

@@ -117,4 +117,44 @@ static inline int guard_madvise_supported(void)
     return ok;
 }
 
+#ifdef GORT_TEST_CHECKS
+#include <stdarg.h>
+#include <stdatomic.h>
+
+/* Checks made inside goroutines, which must not use cr_assert (it would
+ * unwind a goroutine's stack): CHECK records the first failure and its
+ * line, CHECKR also returns, and ASSERT_NO_FAILURES asserts on the record
+ * after gort_main has returned.  Opt in with #define GORT_TEST_CHECKS. */
+static atomic_int nfail;
+static char failmsg[1024];
+
+static inline void fail_at(int line, const char *fmt, ...)
+{
+    if (atomic_fetch_add(&nfail, 1) != 0)
+        return;
+    int n = snprintf(failmsg, sizeof failmsg, "line %d: ", line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond))                                                                      \
+            fail_at(__LINE__, __VA_ARGS__);                                               \
+    } while (0)
+#define CHECKR(cond, ...)                                                                 \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fail_at(__LINE__, __VA_ARGS__);                                               \
+            return;                                                                       \
+        }                                                                                 \
+    } while (0)
+
+#define ASSERT_NO_FAILURES()                                                              \
+    cr_assert_eq(atomic_load(&nfail), 0, "%d failure(s); first: %s", atomic_load(&nfail), \
+                 failmsg)
+#endif
+
 #endif
