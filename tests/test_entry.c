@@ -27,7 +27,15 @@
 #include "runtime.h"
 #include "util.h"
 
-TestSuite(entry, .timeout = 60);
+/* These tests are about the entry and hooks, and count with plain ints
+ * across goroutines: one P keeps that exact (the M:N scheduler has its
+ * own suite, test_mn.c). */
+static void one_p(void)
+{
+    setenv("GORT_MAXPROCS", "1", 1);
+}
+
+TestSuite(entry, .timeout = 60, .init = one_p);
 
 #define CARVE_LO(hi) ((hi) - 64 * 1024 + 104)
 
@@ -42,7 +50,7 @@ static void snap_g0_main(void *arg)
 
 /* ---- no hook ---------------------------------------------------------- */
 
-static int child_ran;
+static _Atomic int child_ran;   /* goroutines may run on two Ps */
 
 static void child_count(void *arg)
 {
@@ -338,8 +346,9 @@ Test(entry, set_hooks_while_running_exits_2, .exit_code = 2)
 
 /* ---- the mmap hooks --------------------------------------------------- */
 
-static long nmap, nunmap;
-static uintptr_t mapped_bytes, unmapped_bytes;
+/* Atomic: the runtime's threads (sysmon's signal stack) map too. */
+static _Atomic long nmap, nunmap;
+static _Atomic uintptr_t mapped_bytes, unmapped_bytes;
 
 static uintptr_t counting_mmap(void *addr, uintptr_t len, int32_t prot, int32_t flags,
                                int32_t fd, uint32_t off)
