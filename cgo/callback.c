@@ -309,8 +309,6 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     gort_exitsyscall(g, m);
     g->in_cgo = GORT_CGO_NONE;
     m->cb_depth++;
-    gort_exitsyscall(g, m);
-    g->in_cgo = GORT_CGO_NONE;
 
     uintptr_t old_top = m->cgo_top;
     uintptr_t gsp = g->cgo_sp;

@@ -44,13 +44,19 @@ void gort_cgo_init(void)
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-uintptr_t gort_c_stack_top(gort_m *m)
+static inline uintptr_t c_stack_top(gort_m *m)
 {
-    uintptr_t top = m->cgo_top ? m->cgo_top
-                               /* below g0's saved context and its red zone */
-                               : ((uintptr_t)m->g0->sp - 256) & ~(uintptr_t)15;
+    uintptr_t top = likely(m->cgo_top == 0)
+                        /* below g0's saved context and its red zone */
+                        ? ((uintptr_t)m->g0->sp - 256) & ~(uintptr_t)15
+                        : m->cgo_top;
     gort_vg_stack_usable(m->g0->stack_lo, top);
     return top;
+}
+
+uintptr_t gort_c_stack_top(gort_m *m)
+{
+    return c_stack_top(m);
 }
 
 void gort_entersyscall(gort_g *g, gort_m *m)
@@ -82,21 +88,27 @@ static void exitsyscall_nop(gort_g *g, gort_m *m)
     gort_switch_to(g, m->g0, GORT_PREV_GLOBAL);
 }
 
-static void exitsyscall_slow(gort_g *g, gort_m *m)
+/* errno: the C function's errno is the goroutine's afterwards, but the
+ * way back here may make system calls (a lock slept on, a wait for a P)
+ * and may end on another thread; so it is kept aside and put back on
+ * whatever thread g now runs.  The fast way back makes no calls and
+ * leaves errno alone. */
+static __attribute__((noinline)) void exitsyscall_slow(gort_g *g, gort_m *m)
 {
+    int err = *m->errno_ptr;
     gort_rtlock_lock(&m->sc_lock);
     bool taken = m->sc_retaken;
     m->sc_retaken = false;
     atomic_store_explicit(&m->sc_req, 0, memory_order_relaxed);
     gort_rtlock_unlock(&m->sc_lock);
-    if (!taken) {
+    if (!taken)
         atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
-        return;
-    }
-    exitsyscall_nop(g, m);
+    else
+        exitsyscall_nop(g, m);
+    *g->m->errno_ptr = err;
 }
 
-void gort_exitsyscall(gort_g *g, gort_m *m)
+static inline void exitsyscall(gort_g *g, gort_m *m)
 {
     if (likely(gort_sched.membarrier)) {
         atomic_store_explicit(&m->sc_out, 1, memory_order_relaxed);
@@ -109,6 +121,11 @@ void gort_exitsyscall(gort_g *g, gort_m *m)
         return;
     }
     exitsyscall_slow(g, m);
+}
+
+void gort_exitsyscall(gort_g *g, gort_m *m)
+{
+    exitsyscall(g, m);
 }
 
 /* sysmon: take p from an M whose G has been in C since the last look
@@ -167,36 +184,40 @@ static inline void checkpoint_after_c(gort_g *g)
         gort_preempt_check_slow(g);
 }
 
+static inline void call_begin(gort_g *g, gort_m *m)
+{
+    g->in_cgo = GORT_CGO_CALL;
+    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
+    gort_entersyscall(g, m);
+}
+
+/* g is on the M it entered C on: a G in C cannot move. */
+static inline void call_end(gort_g *g, gort_m *m)
+{
+    exitsyscall(g, m);
+    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
+    g->in_cgo = GORT_CGO_NONE;
+    checkpoint_after_c(g);
+}
+
 void gort_cgocall(void (*fn)(void *), void *arg)
 {
     gort_g *g = gort_need_g("gort_cgocall");
     gort_m *m = g->m;
-    g->in_cgo = GORT_CGO_CALL;
-    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
-    gort_entersyscall(g, m);
-    gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
-    m = g->m;   /* unchanged: a G in C cannot move */
-    int err = *m->errno_ptr;
-    gort_exitsyscall(g, m);
-    /* The slow way back (a lock slept on, a wait for a P) may have made
-     * system calls that changed errno; the call's errno is the one the
-     * goroutine sees, on whatever thread it now runs. */
-    *g->m->errno_ptr = err;
-    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
-    g->in_cgo = GORT_CGO_NONE;
-    checkpoint_after_c(g);
+    call_begin(g, m);
+    gort_asmcgocall(fn, arg, c_stack_top(m), &g->cgo_sp);
+    call_end(g, m);
 }
 
 void gort_cgocall_blocking(void (*fn)(void *), void *arg)
 {
     gort_g *g = gort_need_g("gort_cgocall_blocking");
     gort_m *m = g->m;
-    g->in_cgo = GORT_CGO_CALL;
-    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
-    gort_entersyscall(g, m);
+    call_begin(g, m);
     /* Give the P away now, as if sysmon had taken it -- unless sysmon
      * already has (this thread may have been descheduled since
-     * entersyscall for longer than sysmon waits). */
+     * entersyscall for longer than sysmon waits).  The hand-off's system
+     * calls happen before fn runs, so they cannot touch its errno. */
     gort_p *p = NULL;
     gort_rtlock_lock(&m->sc_lock);
     if (!m->sc_retaken && m->p) {
@@ -207,41 +228,28 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     gort_rtlock_unlock(&m->sc_lock);
     if (p)
         gort_handoffp(p);
-    gort_asmcgocall(fn, arg, gort_c_stack_top(m), &g->cgo_sp);
-    int err = *m->errno_ptr;
-    gort_exitsyscall(g, m);
-    *g->m->errno_ptr = err;   /* as in gort_cgocall */
-    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
-    g->in_cgo = GORT_CGO_NONE;
-    checkpoint_after_c(g);
+    gort_asmcgocall(fn, arg, c_stack_top(m), &g->cgo_sp);
+    call_end(g, m);
 }
 
 void gort_cgocall_fast(void (*fn)(void *), void *arg)
 {
     gort_g *g = gort_need_g("gort_cgocall_fast");
     g->in_cgo = GORT_CGO_FAST;
-    gort_asmcgocall(fn, arg, gort_c_stack_top(g->m), &g->cgo_sp);
+    gort_asmcgocall(fn, arg, c_stack_top(g->m), &g->cgo_sp);
     g->in_cgo = GORT_CGO_NONE;
 }
 
-struct ffi_args {
-    ffi_cif *cif;
-    void (*fn)(void);
-    void *rvalue;
-    void **avalues;
-};
-
-static void ffi_trampoline(void *p)
-{
-    struct ffi_args *a = p;
-    ffi_call(a->cif, a->fn, a->rvalue, a->avalues);
-}
-
+/* gort_cgocall(ffi_call...) without the argument block and the
+ * trampoline: gort_asmffi hands the four arguments to ffi_call as they
+ * came.  libffi does all the marshalling. */
 void gort_ffi_call(ffi_cif *cif, void (*fn)(void), void *rvalue, void **avalues)
 {
-    gort_need_g("gort_ffi_call");
-    if (!cif || !fn)
+    gort_g *g = gort_need_g("gort_ffi_call");
+    if (unlikely(!cif || !fn))
         gort_throw_call("gort_ffi_call", "cif or fn is NULL");
-    struct ffi_args a = {cif, fn, rvalue, avalues};
-    gort_cgocall(ffi_trampoline, &a);
+    gort_m *m = g->m;
+    call_begin(g, m);
+    gort_asmffi(cif, fn, rvalue, avalues, c_stack_top(m), &g->cgo_sp);
+    call_end(g, m);
 }

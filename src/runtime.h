@@ -324,6 +324,8 @@ GORT_INTERNAL void gort_gq_put(gort_g *g);
 /* cgo/cgocall.c */
 GORT_INTERNAL void gort_asmcgocall(void (*fn)(void *), void *arg, uintptr_t stack_top,
                                    uintptr_t *save_sp);
+GORT_INTERNAL void gort_asmffi(ffi_cif *cif, void (*fn)(void), void *rvalue, void **avalues,
+                               uintptr_t stack_top, uintptr_t *save_sp);
 GORT_INTERNAL void gort_cgo_init(void);
 GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now);
 GORT_INTERNAL void gort_entersyscall(gort_g *g, gort_m *m);

@@ -13,6 +13,14 @@
  * The frame keeps %rbp as the CFA register, so an unwinder stopped in the
  * C code walks from the system stack back onto the goroutine stack:
  * gdb shows one backtrace across both.
+ *
+ * void gort_asmffi(ffi_cif *cif, void (*fn)(void), void *rvalue,
+ *                  void **avalues, uintptr_t stack_top, uintptr_t *save_sp)
+ *
+ * The same for gort_ffi_call: ffi_call(cif, fn, rvalue, avalues) on
+ * stack_top (not 0), the caller's stack pointer stored in *save_sp (not
+ * NULL).  The four arguments are already where ffi_call wants them, so
+ * no argument block is built and no trampoline runs in between.
  */
 	.text
 
@@ -45,5 +53,27 @@ gort_asmcgocall:
 	ret
 	.cfi_endproc
 	.size	gort_asmcgocall, .-gort_asmcgocall
+
+	.globl	gort_asmffi
+	.hidden	gort_asmffi
+	.type	gort_asmffi, @function
+	.p2align 4
+gort_asmffi:
+	.cfi_startproc
+	pushq	%rbp
+	.cfi_def_cfa_offset 16
+	.cfi_offset %rbp, -16
+	movq	%rsp, %rbp
+	.cfi_def_cfa_register %rbp
+	movq	%rsp, (%r9)
+	movq	%r8, %rsp
+	andq	$-16, %rsp
+	call	ffi_call@PLT
+	movq	%rbp, %rsp
+	popq	%rbp
+	.cfi_def_cfa %rsp, 8
+	ret
+	.cfi_endproc
+	.size	gort_asmffi, .-gort_asmffi
 
 	.section .note.GNU-stack,"",@progbits
