@@ -128,9 +128,11 @@ void gort_exitsyscall(gort_g *g, gort_m *m)
     exitsyscall(g, m);
 }
 
-/* sysmon: take p from an M whose G has been in C since the last look
- * and at least RETAKE_NS, if anyone could use it.  True if it did. */
-bool gort_cgo_retake(gort_p *p, int64_t now)
+/* sysmon: take p from an M whose G has been in C for RETAKE_NS (since
+ * sysmon first saw the call), if anyone could use the P.  True if it did.
+ * A call that will be worth taking but is not yet due lowers *due to the
+ * time it will be, so that sysmon can look again just then. */
+bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due)
 {
     gort_m *m = p->m;
     if (!m || atomic_load_explicit(&m->sc_out, memory_order_relaxed) != 0)
@@ -139,15 +141,17 @@ bool gort_cgo_retake(gort_p *p, int64_t now)
     if (seq != p->sysmon_scseq) {
         p->sysmon_scseq = seq;
         p->sysmon_scwhen = now;
-        return false;
     }
-    if (now - p->sysmon_scwhen < RETAKE_NS)
-        return false;
     /* Worth it only if the P would be used: work is waiting, or no other
      * P is free for work that comes. */
-    if (gort_runq_empty(p) && atomic_load(&gort_sched.gq_len) == 0 &&
-        atomic_load(&p->timer0_when) == 0 && atomic_load(&gort_sched.npidle) > 0 &&
-        now - p->sysmon_scwhen < 10 * 1000 * 1000)
+    bool wanted = !gort_runq_empty(p) || atomic_load(&gort_sched.gq_len) != 0 ||
+                  atomic_load(&p->timer0_when) != 0 || atomic_load(&gort_sched.npidle) == 0;
+    if (now - p->sysmon_scwhen < RETAKE_NS) {
+        if (wanted && p->sysmon_scwhen + RETAKE_NS < *due)
+            *due = p->sysmon_scwhen + RETAKE_NS;
+        return false;
+    }
+    if (!wanted && now - p->sysmon_scwhen < 10 * 1000 * 1000)
         return false;
 
     gort_rtlock_lock(&m->sc_lock);

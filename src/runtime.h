@@ -133,6 +133,7 @@ struct gort_m {
     bool is_sysmon;
     bool in_midle;         /* [L] on the idle M list */
     bool locked_waiting;   /* [L] in gort_locked_wait, counted in nmidlelocked */
+    bool spare_starting;   /* [L] made as a spare (gort_spare_m), not yet idle */
     /* Foreign calls (cgo/cgocall.c).  sc_out/sc_req are the two sides of
      * the hand-shake with sysmon; sc_lock settles who owns the P. */
     _Atomic uint32_t sc_out;   /* 1 unless a G on this M is in C */
@@ -220,6 +221,7 @@ struct gort_sched {
     int32_t nmidlelocked;  /* [L] Ms waiting for their locked G */
     int32_t mcount;        /* [L] Ms made, m0 included */
     int32_t nmsys;         /* [L] Ms that never run Gs (sysmon) */
+    int32_t nmspare;       /* [L] spare Ms made but not yet on the idle list */
     int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded */
     int32_t nmexited;      /* [L] Ms that left the scheduler for good while the
                             * runtime runs on (wired exits), m0 included */
@@ -327,7 +329,7 @@ GORT_INTERNAL void gort_asmcgocall(void (*fn)(void *), void *arg, uintptr_t stac
 GORT_INTERNAL void gort_asmffi(ffi_cif *cif, void (*fn)(void), void *rvalue, void **avalues,
                                uintptr_t stack_top, uintptr_t *save_sp);
 GORT_INTERNAL void gort_cgo_init(void);
-GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now);
+GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due);
 GORT_INTERNAL void gort_entersyscall(gort_g *g, gort_m *m);
 GORT_INTERNAL void gort_exitsyscall(gort_g *g, gort_m *m);
 GORT_INTERNAL uintptr_t gort_c_stack_top(gort_m *m);
@@ -362,6 +364,7 @@ GORT_INTERNAL void gort_switch_to(gort_g *g, gort_g *next, uint32_t action);
 GORT_INTERNAL void gort_acquirep(gort_m *m, gort_p *p);
 GORT_INTERNAL gort_p *gort_releasep(gort_m *m);
 GORT_INTERNAL void gort_handoffp(gort_p *p);
+GORT_INTERNAL void gort_spare_m(void);
 GORT_INTERNAL gort_p *gort_pidle_get(void);
 GORT_INTERNAL void gort_checkdead_locked(void);
 GORT_INTERNAL void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock);

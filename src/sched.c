@@ -25,7 +25,9 @@
  * the hook leaves g0's stack_lo at 0 and the size in stack_hi, the new
  * thread derives its real bounds in gort_mstart_thread.  If gort's default
  * hook cannot create the thread it says so and the runtime carries on with
- * the Ms it has.
+ * the Ms it has.  Once sysmon has taken a P from a foreign call, one spare
+ * M is kept parked on the idle list (gort_spare_m), so that the next such
+ * hand-off wakes a thread instead of creating one on the spot.
  *
  * Ending.  When the main goroutine returns, `stopping` is set and every
  * M's note is poked.  Ms leave their loops at their next scheduling point
@@ -118,7 +120,9 @@ gort_p *gort_releasep(gort_m *m)
 /* ---- threads ----------------------------------------------------------- */
 
 /* Make an M and start its thread through the hook.  p: the P it starts
- * with (not for sysmon).  NULL if the thread could not be made. */
+ * with (not for sysmon; NULL for a spare, which goes idle at once).  NULL
+ * if the thread could not be made.  The caller of a spare counted it in
+ * nmspare. */
 gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
 {
     gort_m *m = calloc(1, sizeof *m);
@@ -136,6 +140,7 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     m->is_sysmon = sysmon;
     m->nextp = p;
     m->spinning = spinning;
+    m->spare_starting = !sysmon && !p;
     gort_rtlock_lock(&gort_sched.lock);
     m->id = ++gort_sched.mgen;
     m->alllink = gort_sched.allm;
@@ -163,6 +168,8 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
         gort_sched.nmalive--;
         if (sysmon)
             gort_sched.nmsys--;
+        if (m->spare_starting)
+            gort_sched.nmspare--;
         gort_rtlock_unlock(&gort_sched.lock);
         atomic_fetch_add(&gort_sched.nthreads_failed, 1);
         free(g0);
@@ -291,6 +298,26 @@ void gort_handoffp(gort_p *p)
     gort_rtlock_unlock(&gort_sched.lock);
 }
 
+/* Keep one idle M ready for the next hand-off of a P taken from a
+ * foreign call (sysmon calls this right after such a hand-off).  Without
+ * it the next hand-off would make a thread on the spot -- a clone, an
+ * 8 MiB stack, a signal stack, tens of microseconds -- between taking
+ * the P and anyone running it.  The spare is made now, while the next
+ * call has not begun yet, and parks on the idle list (no CPU) until a
+ * hand-off wakes it; the wake-up is the only cost left on that path.
+ * At most one spare is on its way at a time. */
+void gort_spare_m(void)
+{
+    gort_rtlock_lock(&gort_sched.lock);
+    bool need = gort_sched.nmidle + gort_sched.nmspare == 0 &&
+                !atomic_load(&gort_sched.stopping);
+    if (need)
+        gort_sched.nmspare++;
+    gort_rtlock_unlock(&gort_sched.lock);
+    if (need)
+        gort_newm(false, NULL, false);   /* a failure has been counted and undone */
+}
+
 /* Deadlock check, with sched.lock held, as an M goes idle: if no M is
  * left running Gs, nothing can make one runnable again. */
 void gort_checkdead_locked(void)
@@ -319,6 +346,10 @@ static void stopm(gort_m *m, bool for_timers)
     gort_sched.midle = m;
     gort_sched.nmidle++;
     m->in_midle = true;
+    if (m->spare_starting) {
+        m->spare_starting = false;
+        gort_sched.nmspare--;
+    }
     gort_checkdead_locked();
     int64_t until = 0;
     if (for_timers && !gort_sched.timer_sleeper && !atomic_load(&gort_sched.stopping)) {

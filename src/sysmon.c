@@ -17,13 +17,26 @@
  *     over the cores within one look.
  *   - GORT_DEBUG=schedtrace=MS prints a state line every MS milliseconds.
  *
+ *   - a P whose G has been in a foreign call for 20 us is taken and
+ *     handed to another M (cgo/cgocall.c, gort_cgo_retake), and a spare
+ *     M is made ready for the next such hand-off (sched.c, gort_spare_m).
+ *
  * It sleeps 20 us between looks while it finds things to do, backs off to
  * 10 ms when it does not (1 ms while some P is busy and another idle, so
  * help for a stuck P is never long in coming), and sleeps on its note
  * without a timeout when every P is idle -- an idle runtime costs no CPU.
  * The first P to get busy again wakes it (sched.c, pidle_get_locked).
+ * A foreign call it may take cuts the sleep short: sysmon looks again
+ * when that call is due.  For HOT_NS after taking a P from a call it
+ * polls instead of sleeping (yielding the CPU at each turn): in a burst
+ * of blocking calls the next G on that P usually blocks in C too, and a
+ * timed sleep on this class of VM overshoots by 15-40 us -- twice the 20
+ * us the call is given.  Each burst step then costs 20 us plus one
+ * wake-up of the parked spare, not two looks, a timer's overshoot and a
+ * thread creation.
  */
 #include <stdio.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +45,11 @@
 #include "runtime.h"
 
 #define PREEMPT_NS (10 * 1000 * 1000)
+/* After taking a P from a foreign call, sysmon polls for this long: the
+ * P's next G is likely to block in C too (a burst of blocking calls), and
+ * its hand-off should follow 20 us after that call began, not 20 us plus
+ * a timer's overshoot.  About three wake-ups of a parked thread here. */
+#define HOT_NS (100 * 1000)
 
 void gort_sysmon_start(void)
 {
@@ -74,16 +92,18 @@ static bool p_has_spare_work(gort_p *p, bool stuck)
     return stuck && atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;
 }
 
-/* One look at every P; true if it did something. */
-static bool retake(int64_t now)
+/* One look at every P; true if it did something.  *cgo_took: a P was
+ * taken from a foreign call; *due: when a call not yet due will be. */
+static bool retake(int64_t now, bool *cgo_took, int64_t *due)
 {
     bool did = false;
     for (int32_t i = 0; i < gort_sched.nprocs; i++) {
         gort_p *p = &gort_sched.allp[i];
         if (p->status != GORT_P_RUNNING)
             continue;
-        if (gort_cgo_retake(p, now)) {
+        if (gort_cgo_retake(p, now, due)) {
             did = true;
+            *cgo_took = true;
             continue;
         }
         uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
@@ -122,6 +142,21 @@ static bool all_idle(void)
     return atomic_load(&gort_sched.npidle) == gort_sched.nprocs;
 }
 
+/* Wait until `until` (ns) or a poke.  Close to a retake, a timed sleep
+ * is too coarse: on this class of VM it overshoots by 15-40 us, more than
+ * the 20 us sysmon waits on a call.  So while hot (a P was just taken from
+ * a foreign call, and the next hand-off's call is likely to block too)
+ * sysmon polls instead, giving the CPU to anyone runnable at each turn. */
+static void sysmon_wait(int64_t now, int64_t until, bool hot)
+{
+    if (hot) {
+        sched_yield();
+        return;
+    }
+    int64_t ns = until - now;
+    gort_note_tsleep(&gort_sched.sysmon_note, ns > 1000 ? ns : 1000);
+}
+
 void gort_sysmon_main(gort_m *m)
 {
     (void)m;
@@ -130,6 +165,8 @@ void gort_sysmon_main(gort_m *m)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     int64_t delay_us = 20;
     int idle_rounds = 0;
+    int64_t hot_until = 0;   /* polling, not sleeping, until then */
+    int64_t due = INT64_MAX; /* a foreign call sysmon may take then */
     int64_t next_trace = gort_sched.schedtrace_ms
                              ? gort_nanotime() + gort_sched.schedtrace_ms * 1000000
                              : INT64_MAX;
@@ -151,15 +188,30 @@ void gort_sysmon_main(gort_m *m)
                 gort_note_sleep(&gort_sched.sysmon_note);
             atomic_store(&gort_sched.sysmon_sleeping, false);
             idle_rounds = 0;
+            hot_until = 0;
+            due = INT64_MAX;
             continue;
         }
-        gort_note_tsleep(&gort_sched.sysmon_note, delay_us * 1000);
+        int64_t before = gort_nanotime();
+        int64_t until = before + delay_us * 1000;
+        if (due < until)
+            until = due;
+        sysmon_wait(before, until, before < hot_until);
 
         int64_t now = gort_nanotime();
         gort_trace_flush(false);
-        if (retake(now))
+        bool cgo_took = false;
+        due = INT64_MAX;
+        bool did = retake(now, &cgo_took, &due);
+        if (cgo_took) {
+            gort_spare_m();
+            hot_until = now + HOT_NS;
+        } else if (due != INT64_MAX && now < hot_until && due > hot_until) {
+            hot_until = due;   /* a call seen while hot: watch it through */
+        }
+        if (did)
             idle_rounds = 0;
-        else
+        else if (now >= hot_until)
             idle_rounds++;
         if (now >= next_trace) {
             schedtrace(now);

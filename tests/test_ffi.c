@@ -547,6 +547,104 @@ Test(ffi, a_lasting_call_loses_its_p)
                  "at one P the other goroutine did not run during a 2 s call");
 }
 
+/* ---- a spare thread waits for the next hand-off --------------------------- */
+
+static gort_stats spare_seen;
+static bool spare_saw;
+
+/* In C at one P with the spinner queued: sysmon takes the P and hands it
+ * to a thread that runs the spinner, and then keeps one more thread
+ * parked for the next hand-off (gort_spare_m).  Without the spare no
+ * thread is ever idle here: the spinner never blocks. */
+static void spare_fn(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2000 && !spare_saw; i++) {   /* up to 2 s */
+        gort_stats st;
+        if (gort_stats_get(&st) == 0 && st.retakes > 0 && st.idle_threads > 0) {
+            spare_seen = st;
+            spare_saw = true;
+        } else {
+            usleep(1000);
+        }
+    }
+}
+
+static void spare_main(void *arg)
+{
+    (void)arg;
+    gort_go(spinner, NULL);
+    gort_cgocall(spare_fn, NULL);
+    atomic_store(&spin_stop, 1);
+}
+
+Test(ffi, a_taken_call_leaves_a_spare_thread_parked)
+{
+    cr_assert_eq(run_p(1, spare_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    cr_assert(spare_saw, "no thread was idle while the P was elsewhere");
+    /* m0 (in C), sysmon, the thread running the spinner, one spare. */
+    cr_assert_leq(spare_seen.threads, 4, "%d threads: more than one spare",
+                  spare_seen.threads);
+    cr_assert_eq(spare_seen.idle_threads, 1);
+}
+
+/* After a burst of calls that lost their Ps, the runtime idles at no CPU
+ * cost: the spare threads sleep on their notes and sysmon stops polling. */
+#define BURST_N 16
+
+static gort_waitgroup burst_wg;
+static double burst_cpu_s, burst_wall_s;
+
+static void burst_sleep(void *arg)
+{
+    (void)arg;
+    usleep(5000);
+}
+
+static void burst_caller(void *arg)
+{
+    (void)arg;
+    gort_cgocall(burst_sleep, NULL);
+    gort_waitgroup_done(&burst_wg);
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void burst_main(void *arg)
+{
+    (void)arg;
+    gort_stats st;
+    for (int round = 0; round < 3; round++) {
+        gort_waitgroup_add(&burst_wg, BURST_N);
+        for (int i = 0; i < BURST_N; i++)
+            gort_go(burst_caller, NULL);
+        gort_waitgroup_wait(&burst_wg);
+    }
+    CHECK(gort_stats_get(&st) == 0 && st.retakes > 0);
+    gort_sleep(100 * GORT_MILLISECOND);   /* let every thread settle */
+    double c0 = cpu_seconds();
+    int64_t t0 = now_ns();
+    gort_sleep(GORT_SECOND);
+    burst_wall_s = (double)(now_ns() - t0) / 1e9;
+    burst_cpu_s = cpu_seconds() - c0;
+}
+
+Test(ffi, idle_after_a_burst_of_lasting_calls_uses_no_cpu)
+{
+    cr_assert_eq(run_p(1, burst_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    cr_log_info("idle after bursts: %.3f ms CPU over %.3f s", burst_cpu_s * 1e3, burst_wall_s);
+    cr_assert_geq(burst_wall_s, 1.0);
+    cr_assert_lt(burst_cpu_s, burst_wall_s / 100, "%.3f ms of CPU in %.3f s of idling",
+                 burst_cpu_s * 1e3, burst_wall_s);
+}
+
 /* ---- gort_ffi_call over several signatures ------------------------------- */
 
 struct triple {
