@@ -188,36 +188,55 @@ static inline void checkpoint_after_c(gort_g *g)
         gort_preempt_check_slow(g);
 }
 
-static inline void call_begin(gort_g *g, gort_m *m)
+/* The begin and end of a call, and the call, in two copies: traced, and
+ * not.  The untraced copy makes no call but the stack switch, so the
+ * arguments pass straight through in registers and only g and m are
+ * kept across it. */
+static inline void call_begin(gort_g *g, gort_m *m, bool traced)
 {
     g->in_cgo = GORT_CGO_CALL;
-    GORT_TRACE(GORT_EV_CCALL_BEGIN, g->id, 0);
+    if (traced)
+        gort_trace_event(GORT_EV_CCALL_BEGIN, g->id, 0);
     gort_entersyscall(g, m);
 }
 
 /* g is on the M it entered C on: a G in C cannot move. */
-static inline void call_end(gort_g *g, gort_m *m)
+static inline void call_end(gort_g *g, gort_m *m, bool traced)
 {
     exitsyscall(g, m);
-    GORT_TRACE(GORT_EV_CCALL_END, g->id, 0);
+    if (traced)
+        gort_trace_event(GORT_EV_CCALL_END, g->id, 0);
     g->in_cgo = GORT_CGO_NONE;
     checkpoint_after_c(g);
+}
+
+static inline void cgocall(gort_g *g, void (*fn)(void *), void *arg, bool traced)
+{
+    gort_m *m = g->m;
+    call_begin(g, m, traced);
+    gort_asmcgocall(fn, arg, c_stack_top(m), &g->cgo_sp);
+    call_end(g, m, traced);
+}
+
+static __attribute__((noinline)) void cgocall_traced(gort_g *g, void (*fn)(void *), void *arg)
+{
+    cgocall(g, fn, arg, true);
 }
 
 void gort_cgocall(void (*fn)(void *), void *arg)
 {
     gort_g *g = gort_need_g("gort_cgocall");
-    gort_m *m = g->m;
-    call_begin(g, m);
-    gort_asmcgocall(fn, arg, c_stack_top(m), &g->cgo_sp);
-    call_end(g, m);
+    if (unlikely(gort_trace_on))
+        cgocall_traced(g, fn, arg);
+    else
+        cgocall(g, fn, arg, false);
 }
 
 void gort_cgocall_blocking(void (*fn)(void *), void *arg)
 {
     gort_g *g = gort_need_g("gort_cgocall_blocking");
     gort_m *m = g->m;
-    call_begin(g, m);
+    call_begin(g, m, gort_trace_on);
     /* Give the P away now, as if sysmon had taken it -- unless sysmon
      * already has (this thread may have been descheduled since
      * entersyscall for longer than sysmon waits).  The hand-off's system
@@ -233,7 +252,7 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     if (p)
         gort_handoffp(p);
     gort_asmcgocall(fn, arg, c_stack_top(m), &g->cgo_sp);
-    call_end(g, m);
+    call_end(g, m, gort_trace_on);
 }
 
 void gort_cgocall_fast(void (*fn)(void *), void *arg)
@@ -247,13 +266,28 @@ void gort_cgocall_fast(void (*fn)(void *), void *arg)
 /* gort_cgocall(ffi_call...) without the argument block and the
  * trampoline: gort_asmffi hands the four arguments to ffi_call as they
  * came.  libffi does all the marshalling. */
+static inline void ffi_call_on_system_stack(gort_g *g, ffi_cif *cif, void (*fn)(void),
+                                            void *rvalue, void **avalues, bool traced)
+{
+    gort_m *m = g->m;
+    call_begin(g, m, traced);
+    gort_asmffi(cif, fn, rvalue, avalues, c_stack_top(m), &g->cgo_sp);
+    call_end(g, m, traced);
+}
+
+static __attribute__((noinline)) void ffi_call_traced(gort_g *g, ffi_cif *cif, void (*fn)(void),
+                                                      void *rvalue, void **avalues)
+{
+    ffi_call_on_system_stack(g, cif, fn, rvalue, avalues, true);
+}
+
 void gort_ffi_call(ffi_cif *cif, void (*fn)(void), void *rvalue, void **avalues)
 {
     gort_g *g = gort_need_g("gort_ffi_call");
     if (unlikely(!cif || !fn))
         gort_throw_call("gort_ffi_call", "cif or fn is NULL");
-    gort_m *m = g->m;
-    call_begin(g, m);
-    gort_asmffi(cif, fn, rvalue, avalues, c_stack_top(m), &g->cgo_sp);
-    call_end(g, m);
+    if (unlikely(gort_trace_on))
+        ffi_call_traced(g, cif, fn, rvalue, avalues);
+    else
+        ffi_call_on_system_stack(g, cif, fn, rvalue, avalues, false);
 }
