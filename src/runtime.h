@@ -364,7 +364,7 @@ GORT_INTERNAL void gort_switch_to(gort_g *g, gort_g *next, uint32_t action);
 GORT_INTERNAL void gort_acquirep(gort_m *m, gort_p *p);
 GORT_INTERNAL gort_p *gort_releasep(gort_m *m);
 GORT_INTERNAL void gort_handoffp(gort_p *p);
-GORT_INTERNAL void gort_spare_m(void);
+GORT_INTERNAL void gort_spare_m(int32_t want);
 GORT_INTERNAL gort_p *gort_pidle_get(void);
 GORT_INTERNAL void gort_checkdead_locked(void);
 GORT_INTERNAL void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock);

@@ -25,9 +25,9 @@
  * the hook leaves g0's stack_lo at 0 and the size in stack_hi, the new
  * thread derives its real bounds in gort_mstart_thread.  If gort's default
  * hook cannot create the thread it says so and the runtime carries on with
- * the Ms it has.  Once sysmon has taken a P from a foreign call, one spare
- * M is kept parked on the idle list (gort_spare_m), so that the next such
- * hand-off wakes a thread instead of creating one on the spot.
+ * the Ms it has.  While sysmon takes Ps from foreign calls, one or two
+ * spare Ms are kept parked on the idle list (gort_spare_m), so that the
+ * next such hand-off wakes a thread instead of creating one on the spot.
  *
  * Ending.  When the main goroutine returns, `stopping` is set and every
  * M's note is poked.  Ms leave their loops at their next scheduling point
@@ -298,18 +298,18 @@ void gort_handoffp(gort_p *p)
     gort_rtlock_unlock(&gort_sched.lock);
 }
 
-/* Keep one idle M ready for the next hand-off of a P taken from a
- * foreign call (sysmon calls this right after such a hand-off).  Without
- * it the next hand-off would make a thread on the spot -- a clone, an
- * 8 MiB stack, a signal stack, tens of microseconds -- between taking
- * the P and anyone running it.  The spare is made now, while the next
- * call has not begun yet, and parks on the idle list (no CPU) until a
- * hand-off wakes it; the wake-up is the only cost left on that path.
- * At most one spare is on its way at a time. */
-void gort_spare_m(void)
+/* Keep idle Ms ready for the next hand-offs of Ps taken from foreign
+ * calls (sysmon calls this while such calls come one after another).
+ * Without them each hand-off would make a thread on the spot -- a clone,
+ * an 8 MiB stack, a signal stack, tens of microseconds, and on a busy
+ * machine a new thread waits longer for a CPU than a woken one -- between
+ * taking the P and anyone running it.  A spare goes straight to the idle
+ * list and sleeps on its note (no CPU) until a hand-off wakes it.  Makes
+ * one M if fewer than `want` are idle or on their way there. */
+void gort_spare_m(int32_t want)
 {
     gort_rtlock_lock(&gort_sched.lock);
-    bool need = gort_sched.nmidle + gort_sched.nmspare == 0 &&
+    bool need = gort_sched.nmidle + gort_sched.nmspare < want &&
                 !atomic_load(&gort_sched.stopping);
     if (need)
         gort_sched.nmspare++;

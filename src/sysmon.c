@@ -18,8 +18,9 @@
  *   - GORT_DEBUG=schedtrace=MS prints a state line every MS milliseconds.
  *
  *   - a P whose G has been in a foreign call for 20 us is taken and
- *     handed to another M (cgo/cgocall.c, gort_cgo_retake), and a spare
- *     M is made ready for the next such hand-off (sched.c, gort_spare_m).
+ *     handed to another M (cgo/cgocall.c, gort_cgo_retake), and spare
+ *     Ms are made ready for the next such hand-offs (sched.c,
+ *     gort_spare_m).
  *
  * It sleeps 20 us between looks while it finds things to do, backs off to
  * 10 ms when it does not (1 ms while some P is busy and another idle, so
@@ -204,10 +205,18 @@ void gort_sysmon_main(gort_m *m)
         due = INT64_MAX;
         bool did = retake(now, &cgo_took, &due);
         if (cgo_took) {
-            gort_spare_m();
+            /* The next hand-off needs a parked M: if none is left, make
+             * one now, late as it is. */
+            gort_spare_m(1);
             hot_until = now + HOT_NS;
-        } else if (due != INT64_MAX && now < hot_until && due > hot_until) {
-            hot_until = due;   /* a call seen while hot: watch it through */
+        } else if (due != INT64_MAX && now < hot_until) {
+            if (due > hot_until)
+                hot_until = due;   /* a call seen while hot: watch it through */
+            /* The call just seen will be taken in 20 us, its hand-off
+             * waking the parked spare.  Make the one after it now, in
+             * this wait, rather than right after the hand-off, when
+             * sysmon should be watching for the next call to begin. */
+            gort_spare_m(2);
         }
         if (did)
             idle_rounds = 0;
