@@ -34,7 +34,7 @@
  * timed sleep on this class of VM overshoots by 15-40 us -- twice the 20
  * us the call is given.  Each burst step then costs 20 us plus one
  * wake-up of the parked spare, not two looks, a timer's overshoot and a
- * thread creation.
+ * thread creation.  Polling is capped at half of every 10 ms.
  */
 #include <stdio.h>
 #include <sched.h>
@@ -148,6 +148,27 @@ static bool all_idle(void)
  * the 20 us sysmon waits on a call.  So while hot (a P was just taken from
  * a foreign call, and the next hand-off's call is likely to block too)
  * sysmon polls instead, giving the CPU to anyone runnable at each turn. */
+/* Polling is capped at half of every 10 ms, so that a program whose calls
+ * block one after another all the time gets quick hand-offs without a
+ * CPU spent on sysmon. */
+#define HOT_WINDOW_NS (10 * 1000 * 1000)
+#define HOT_BUDGET_NS (HOT_WINDOW_NS / 2)
+
+struct hot {
+    int64_t until;    /* polling, not sleeping, until then */
+    int64_t window;   /* the current budget window began then */
+    int64_t spent;    /* ns of polling in it */
+};
+
+static bool hot_on(struct hot *h, int64_t now)
+{
+    if (now - h->window >= HOT_WINDOW_NS) {
+        h->window = now;
+        h->spent = 0;
+    }
+    return now < h->until && h->spent < HOT_BUDGET_NS;
+}
+
 static void sysmon_wait(int64_t now, int64_t until, bool hot)
 {
     if (hot) {
@@ -166,7 +187,7 @@ void gort_sysmon_main(gort_m *m)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     int64_t delay_us = 20;
     int idle_rounds = 0;
-    int64_t hot_until = 0;   /* polling, not sleeping, until then */
+    struct hot hot = {0, 0, 0};
     int64_t due = INT64_MAX; /* a foreign call sysmon may take then */
     int64_t next_trace = gort_sched.schedtrace_ms
                              ? gort_nanotime() + gort_sched.schedtrace_ms * 1000000
@@ -189,7 +210,7 @@ void gort_sysmon_main(gort_m *m)
                 gort_note_sleep(&gort_sched.sysmon_note);
             atomic_store(&gort_sched.sysmon_sleeping, false);
             idle_rounds = 0;
-            hot_until = 0;
+            hot.until = 0;
             due = INT64_MAX;
             continue;
         }
@@ -197,9 +218,12 @@ void gort_sysmon_main(gort_m *m)
         int64_t until = before + delay_us * 1000;
         if (due < until)
             until = due;
-        sysmon_wait(before, until, before < hot_until);
+        bool polling = hot_on(&hot, before);
+        sysmon_wait(before, until, polling);
 
         int64_t now = gort_nanotime();
+        if (polling)
+            hot.spent += now - before;
         gort_trace_flush(false);
         bool cgo_took = false;
         due = INT64_MAX;
@@ -208,10 +232,10 @@ void gort_sysmon_main(gort_m *m)
             /* The next hand-off needs a parked M: if none is left, make
              * one now, late as it is. */
             gort_spare_m(1);
-            hot_until = now + HOT_NS;
-        } else if (due != INT64_MAX && now < hot_until) {
-            if (due > hot_until)
-                hot_until = due;   /* a call seen while hot: watch it through */
+            hot.until = now + HOT_NS;
+        } else if (due != INT64_MAX && now < hot.until) {
+            if (due > hot.until)
+                hot.until = due;   /* a call seen while hot: watch it through */
             /* The call just seen will be taken in 20 us, its hand-off
              * waking the parked spare.  Make the one after it now, in
              * this wait, rather than right after the hand-off, when
@@ -220,7 +244,7 @@ void gort_sysmon_main(gort_m *m)
         }
         if (did)
             idle_rounds = 0;
-        else if (now >= hot_until)
+        else if (now >= hot.until)
             idle_rounds++;
         if (now >= next_trace) {
             schedtrace(now);
