@@ -191,7 +191,7 @@ struct gort_p {
     uint32_t rand;
     /* timers (timer.c) */
     gort_rtlock timers_lock;
-    struct gort_rt_timer **timers;   /* binary heap by when */
+    gort_timer_slot *timers;   /* 4-ary heap by when (timer.c) */
     uint32_t ntimers, ctimers;
     _Atomic int64_t timer0_when;     /* earliest deadline, 0 if none */
     /* statistics (sysmon.c) */
@@ -377,6 +377,7 @@ GORT_INTERNAL gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err);
 GORT_INTERNAL void gort_stack_free(gort_p *p, gort_g *g);
 GORT_INTERNAL void gort_stack_pcache_flush(gort_p *p);
 GORT_INTERNAL void gort_stack_release_all(void);
+GORT_INTERNAL uint32_t gort_stack_scavenge(void);
 GORT_INTERNAL size_t gort_stack_round(size_t usable);
 GORT_INTERNAL size_t gort_stack_size_of(const gort_g *g);
 GORT_INTERNAL void gort_stack_each_g(void (*fn)(gort_g *g, void *arg), void *arg);

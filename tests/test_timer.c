@@ -18,6 +18,8 @@
  *   - an idle runtime with pending timers costs (almost) no CPU;
  *   - timers fire while every P is busy (a yield loop, and a goroutine
  *     that never switches on its own);
+ *   - the timer heap against a model: random deadlines, stops and
+ *     restarts; exactly the live timers fire, in deadline order;
  *   - misuse: timer calls with no runtime, a bad ticker period.
  *
  * Regressions covered: a timer due while its goroutine was parking ran
@@ -955,6 +957,72 @@ static void ticker_no_runtime(void)
 static void recv_timeout_no_runtime(void)
 {
     gort_chan_recv_timeout(gort_chan_new(8, 0), NULL, NULL, MS);
+}
+
+/* ---- the heap against a model ------------------------------------------ */
+
+/* Runtime timers with random deadlines (many ties), a random third of them
+ * stopped out of the middle of the heap, a random few restarted with new
+ * deadlines: running the P's timers must fire exactly the live ones, in
+ * deadline order.  Exercises the 4-ary heap's sift up and down from every
+ * position, growth, and batched expiry. */
+#define HEAP_N 5000
+
+static gort_rt_timer heap_t[HEAP_N];
+static int heap_fired[HEAP_N];
+static int64_t heap_order[HEAP_N];
+static int heap_nfired;
+
+static void heap_fire(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    heap_fired[i]++;
+    heap_order[heap_nfired++] = heap_t[i].when;
+}
+
+static void heap_model_main(void *arg)
+{
+    (void)arg;
+    uint64_t x = 12345;
+    int64_t base = gort_nanotime() + 3600 * GORT_SECOND;   /* never due by itself */
+    bool live[HEAP_N];
+    for (int i = 0; i < HEAP_N; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        heap_t[i] = (gort_rt_timer){.f = heap_fire, .arg = (void *)(intptr_t)i};
+        gort_timer_start(&heap_t[i], base + (int64_t)((x >> 33) % 1000));
+        live[i] = true;
+    }
+    for (int i = 0; i < HEAP_N; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        if ((x >> 40) % 3 == 0) {
+            CHECK(gort_timer_cancel(&heap_t[i]), "timer %d was pending", i);
+            live[i] = false;
+        } else if ((x >> 40) % 7 == 1) {
+            CHECK(gort_timer_cancel(&heap_t[i]), "timer %d was pending", i);
+            gort_timer_start(&heap_t[i], base + (int64_t)((x >> 20) % 1000));
+        }
+    }
+    gort_p *p = gort_getg()->m->p;
+    heap_nfired = 0;
+    gort_timers_run(p, base + 1000);
+    int nlive = 0;
+    for (int i = 0; i < HEAP_N; i++) {
+        nlive += live[i];
+        CHECK(heap_fired[i] == (live[i] ? 1 : 0), "timer %d fired %d times (live %d)", i,
+              heap_fired[i], live[i]);
+    }
+    CHECK(heap_nfired == nlive, "%d fired, %d live", heap_nfired, nlive);
+    for (int i = 1; i < heap_nfired; i++)
+        CHECK(heap_order[i - 1] <= heap_order[i], "fired out of order at %d: %lld > %lld", i,
+              (long long)heap_order[i - 1], (long long)heap_order[i]);
+    CHECK(!gort_timer_cancel(&heap_t[0]), "a fired timer is not pending");
+}
+
+Test(timer, heap_fires_live_timers_in_deadline_order)
+{
+    setenv("GORT_MAXPROCS", "1", 1);
+    cr_assert_eq(run_main(heap_model_main, NULL), 0);
+    ASSERT_NO_FAILURES();
 }
 
 Test(timer, misuse_without_runtime)
