@@ -50,6 +50,8 @@ __thread gort_g *gort_tls_g __attribute__((tls_model("initial-exec")));
 
 /* ---- switching --------------------------------------------------------- */
 
+static void run_own_timers(gort_p *p);
+
 static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
 {
     gort_p *p = m->p;
@@ -93,7 +95,7 @@ void gort_switch_in(void)
     if (p && unlikely(--p->timer_countdown <= 0)) {
         p->timer_countdown = 61;
         if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
-            gort_timers_run(p, gort_nanotime());
+            run_own_timers(p);
     }
 }
 
@@ -138,6 +140,44 @@ void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
 
 /* The next G this M may run without entering the scheduler loop, or NULL:
  * then it switches to g0, which looks further (or sleeps). */
+/*
+ * Goroutines woken by timers go to the back of the ring, in deadline
+ * order.  But a chain of runnext hand-offs (a parent spawning child after
+ * child: each child runs at once and the parent waits in runnext) would
+ * keep them waiting there until sysmon ends its time slice, 10 ms later --
+ * 100,000 sleepers would hold 10,000 stacks alive instead of a few
+ * hundred.  So when this P's timers fire, its next pick rotates: the ring
+ * head runs and the runnext G moves to the back, behind what was woken.
+ * Without timers firing, runnext keeps its place (spawn trees stay
+ * depth-first).
+ */
+static gort_g *ring_before_runnext(gort_p *p)
+{
+    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (!rn)
+        return NULL;
+    gort_g *g = gort_ring_get(p);
+    if (!g)
+        return NULL;
+    /* A thief may take rn meanwhile; then there is nothing to move. */
+    if (atomic_compare_exchange_strong_explicit(&p->runnext, &rn, NULL, memory_order_acquire,
+                                                memory_order_relaxed))
+        gort_runq_put(p, rn);
+    return g;
+}
+
+/* This P's due timers, run by the M holding it; the next pick rotates
+ * (next_local) if any fired. */
+static void run_own_timers(gort_p *p)
+{
+    int64_t now = gort_nanotime();
+    if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) > now)
+        return;
+    gort_timers_run(p, now);
+    p->timers_fired = true;
+    p->fair_countdown = 1;
+}
+
 static inline gort_g *next_local(gort_m *m)
 {
     if (unlikely(m->lockedg != NULL))
@@ -155,6 +195,11 @@ static inline gort_g *next_local(gort_m *m)
             gort_rtlock_lock(&gort_sched.lock);
             next = gort_gq_get_locked(p);
             gort_rtlock_unlock(&gort_sched.lock);
+        }
+        if (p->timers_fired) {
+            p->timers_fired = false;
+            if (!next)
+                next = ring_before_runnext(p);
         }
     }
     if (!next) {

@@ -174,6 +174,7 @@ struct gort_p {
      * inheritTime).  sysmon preempts by it (sysmon.c). */
     _Atomic uint64_t slicetick;
     int32_t fair_countdown;      /* to the next look at the global queue */
+    bool timers_fired;           /* rotate at the next look (proc.c) */
     int32_t timer_countdown;     /* to the next look at this P's timers */
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;

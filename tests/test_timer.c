@@ -18,6 +18,8 @@
  *   - an idle runtime with pending timers costs (almost) no CPU;
  *   - timers fire while every P is busy (a yield loop, and a goroutine
  *     that never switches on its own);
+ *   - a sleeper woken while a spawning loop keeps runnext busy runs at
+ *     once, not when the loop ends;
  *   - the timer heap against a model: random deadlines, stops and
  *     restarts; exactly the live timers fire, in deadline order;
  *   - misuse: timer calls with no runtime, a bad ticker period.
@@ -957,6 +959,62 @@ static void ticker_no_runtime(void)
 static void recv_timeout_no_runtime(void)
 {
     gort_chan_recv_timeout(gort_chan_new(8, 0), NULL, NULL, MS);
+}
+
+/* ---- woken sleepers do not wait behind a runnext chain ------------------ */
+
+/* At one P, main spawns children in a loop for 300 ms; each child runs at
+ * once (child-first) and main waits in runnext, a chain that never lets
+ * the ring run.  With preemption off nothing ends main's time slice, so a
+ * sleeper woken by its timer would wait for the whole loop; the timers
+ * firing must rotate the chain instead. */
+static _Atomic int64_t chain_spawned, chain_woke_at = -1;
+static int64_t chain_deadline, chain_woke_time;
+
+static void chain_child(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&chain_spawned, 1);
+}
+
+static void chain_sleeper(void *arg)
+{
+    (void)arg;
+    chain_deadline = gort_nanotime() + GORT_MILLISECOND;
+    gort_sleep(GORT_MILLISECOND);
+    chain_woke_time = gort_nanotime();
+    atomic_store(&chain_woke_at, atomic_load(&chain_spawned));
+}
+
+static void chain_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&chain_spawned, 0);
+    atomic_store(&chain_woke_at, -1);
+    gort_go(chain_sleeper, NULL);   /* runs first, parks */
+    int64_t end = gort_nanotime() + 300 * GORT_MILLISECOND;
+    while (gort_nanotime() < end)
+        for (int i = 0; i < 100; i++)
+            gort_go(chain_child, NULL);
+    CHECK(atomic_load(&chain_woke_at) >= 0, "the sleeper had not run when the loop ended");
+    CHECK(atomic_load(&chain_woke_at) < atomic_load(&chain_spawned),
+          "the sleeper ran only after the whole loop (%lld spawns)",
+          (long long)atomic_load(&chain_spawned));
+}
+
+Test(timer, woken_sleeper_runs_before_a_spawning_chain_ends)
+{
+    setenv("GORT_MAXPROCS", "1", 1);
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
+    cr_assert_eq(run_main(chain_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    fprintf(stderr, "[info] sleeper woke %.3f ms late, after %lld of %lld spawns\n",
+            ms(chain_woke_time - chain_deadline), (long long)chain_woke_at,
+            (long long)chain_spawned);
+    /* Lateness: a check every 61 switches, a few microseconds here; the
+     * bound allows for a host that takes the CPU away for a while. */
+    cr_assert_lt(chain_woke_time - chain_deadline, 100 * GORT_MILLISECOND,
+                 "woke %.3f ms late", ms(chain_woke_time - chain_deadline));
 }
 
 /* ---- the heap against a model ------------------------------------------ */
