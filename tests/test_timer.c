@@ -241,7 +241,9 @@ static struct sl_result sleep_order_run(int nprocs, int mode, int n)
             n, nprocs, sl_mode_name[mode], ms(sl_spawn), ms(sl_total), ms(r.mean_late),
             ms(r.max_late), ms(r.worst_inv), r.inversions,
             r.late_starts ? "; some started past their deadline" : "");
-    cr_assert_lt(sl_total, 3 * GORT_SECOND, "took %.1f ms", ms(sl_total));
+    /* A hang detector: ~0.1 s when quiet, seconds under ASan on a host
+     * loaded 7x by other processes. */
+    cr_assert_lt(sl_total, 10 * GORT_SECOND, "took %.1f ms", ms(sl_total));
     cr_assert_lt(r.late_starts, n / 2, "%d of %d sleepers started past their deadline",
                  r.late_starts, n);
     return r;
