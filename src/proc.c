@@ -233,13 +233,16 @@ void gort_preempt_check_slow(gort_g *g)
 
 /* ---- goroutine life ---------------------------------------------------- */
 
-static noreturn void goexit(gort_g *g)
+/* The G has returned from its function: hand the M to the next G and
+ * return that G's context, which gort_gostart (switch.S) resumes. */
+static void *goexit(gort_g *g)
 {
     gort_m *m = g->m;
+    gort_p *p = m->p;
     gort_g *next = NULL;
 
     atomic_store_explicit(&g->status, GORT_G_DEAD, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->p->nexit, 1, memory_order_relaxed);
+    gort_p_count(&p->nexit);
     if (unlikely(g->lockedm != NULL)) {
         /* Exiting while wired: the thread goes with it (m0 stays, since
          * it must return to gort_main's caller, but runs nothing more). */
@@ -256,14 +259,20 @@ static noreturn void goexit(gort_g *g)
     }
     if (!next)
         next = m->g0;
-    gort_switch_to(g, next, GORT_PREV_DEAD);
-    gort_throw("dead goroutine %lld was switched back in", (long long)g->id);
+    hand_over(g, next, GORT_PREV_DEAD);
+    /* A default-size stack goes to the P's cache now, though it is still
+     * being run on: only the M holding the P takes from that cache, and
+     * this M takes nothing before the switch is done.  That spares the
+     * next context the deferred free. */
+    if (gort_stack_free_exiting(p, g))
+        m->prev = NULL;
+    return next->sp;
 }
 
-void gort_goroutine_main(gort_g *g)
+void *gort_goroutine_main(gort_g *g)
 {
     g->fn(g->arg);
-    goexit(g);
+    return goexit(g);
 }
 
 static int64_t new_goid(gort_p *p)
@@ -304,16 +313,15 @@ static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
     gort_g_reset(g, id);
     g->fn = fn;
     g->arg = arg;
-    g_prepare(g);
     if (p)
-        atomic_fetch_add_explicit(&p->nspawn, 1, memory_order_relaxed);
+        gort_p_count(&p->nspawn);
     return g;
 }
 
 int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
 {
     gort_g *g = gort_need_g("gort_go");
-    size_t size = (opts && opts->stack_size) ? opts->stack_size : gort_sched.stack_size;
+    size_t size = opts ? opts->stack_size : 0;   /* 0: the default size */
     int err = 0;
 
     if (fn == NULL || size > GORT_STACK_MAX)
@@ -327,12 +335,17 @@ int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
     GORT_TRACE(GORT_EV_GO_CREATE, g->id, id);
     if (unlikely(m->lockedg != NULL)) {
         /* A wired M runs only its G: the child goes to the queue. */
+        g_prepare(ng);
         gort_runq_put(m->p, ng);
         if (atomic_load_explicit(&gort_sched.npidle, memory_order_relaxed) > 0)
             gort_wakep();
         return id;
     }
-    gort_switch_to(g, ng, GORT_PREV_RUNNEXT);
+    /* The child starts on its bare stack, called rather than resumed:
+     * when it returns at once, its exit resumes us by the return path,
+     * which keeps the CPU's return prediction in step (switch.S). */
+    hand_over(g, ng, GORT_PREV_RUNNEXT);
+    gort_spawn_switch(&g->sp, ng);
     return id;
 }
 
@@ -528,9 +541,10 @@ void gort_newproc_main(void)
 {
     int err = 0;
     int64_t id = atomic_fetch_add(&gort_sched.goidgen, 1) + 1;
-    gort_g *g = newproc(NULL, id, main_trampoline, NULL, gort_sched.stack_size, &err);
+    gort_g *g = newproc(NULL, id, main_trampoline, NULL, 0, &err);
     if (!g)
         gort_throw("cannot create the main goroutine: %s", gort_strerror(err));
+    g_prepare(g);
     gort_sched.main_g = g;
     gort_gq_put(g);
 }

@@ -194,9 +194,19 @@ struct gort_p {
     struct gort_rt_timer **timers;   /* binary heap by when */
     uint32_t ntimers, ctimers;
     _Atomic int64_t timer0_when;     /* earliest deadline, 0 if none */
-    /* statistics (sysmon.c) */
+    /* statistics (sysmon.c); nspawn and nexit are written only by the
+     * M holding the P (gort_p_count) */
     _Atomic uint64_t nspawn, nexit, nsteal, nstolen_from;
 };
+
+/* Count an event in a per-P counter that only the M holding the P writes
+ * (others only read it): a relaxed load and store, not a locked add,
+ * which would cost a full barrier on every spawn and exit. */
+static inline void gort_p_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Global scheduler state.  One instance; reset by every gort_main. */
 struct gort_sched {
@@ -287,6 +297,7 @@ GORT_INTERNAL void gort_switch_in(void);
 GORT_INTERNAL void *gort_yield_prepare(void *sp);
 GORT_INTERNAL void gort_gostart(void);
 GORT_INTERNAL void gort_gostart_pc(void);
+GORT_INTERNAL void gort_spawn_switch(void **save_sp, gort_g *g);
 GORT_INTERNAL void gort_setg_gcc(void *g);
 GORT_INTERNAL void gort_cgo_idle_yield(void);
 
@@ -301,7 +312,7 @@ GORT_INTERNAL void gort_mstart(void);
 GORT_INTERNAL int gort_rt0_exit(void);
 
 /* proc.c */
-GORT_INTERNAL noreturn void gort_goroutine_main(gort_g *g);
+GORT_INTERNAL void *gort_goroutine_main(gort_g *g);
 GORT_INTERNAL void gort_g_reset(gort_g *g, int64_t id);
 /* Make a parked G runnable.  next: run it before the caller's queue (the
  * hand-off of a channel operation).  Any thread may call it. */
@@ -375,6 +386,7 @@ GORT_INTERNAL void gort_dump_goroutines(void);
 GORT_INTERNAL void gort_stack_init(void);
 GORT_INTERNAL gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err);
 GORT_INTERNAL void gort_stack_free(gort_p *p, gort_g *g);
+GORT_INTERNAL bool gort_stack_free_exiting(gort_p *p, gort_g *g);
 GORT_INTERNAL void gort_stack_pcache_flush(gort_p *p);
 GORT_INTERNAL void gort_stack_release_all(void);
 GORT_INTERNAL size_t gort_stack_round(size_t usable);

@@ -292,9 +292,10 @@ static gort_g *alloc_locked(size_t usable, int *err)
     return take_fresh(c, err);
 }
 
+/* usable 0: the default size. */
 gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
 {
-    if (p && p->stackcache && gort_stack_round(usable) == default_class->usable) {
+    if (p && p->stackcache && (usable == 0 || gort_stack_round(usable) == default_class->usable)) {
         /* A stack this P just freed: its descriptor's fixed fields are
          * still right. */
         gort_g *g = p->stackcache;
@@ -303,6 +304,8 @@ gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
         g->slab->state[g->slot] = SLOT_INUSE;
         return g;
     }
+    if (usable == 0)
+        usable = default_class->usable;
     gort_rtlock_lock(&stack_lock);
     gort_g *g = alloc_locked(usable, err);
     gort_rtlock_unlock(&stack_lock);
@@ -381,6 +384,19 @@ void gort_stack_free(gort_p *p, gort_g *g)
     gort_rtlock_lock(&stack_lock);
     free_locked(c, g);
     gort_rtlock_unlock(&stack_lock);
+}
+
+/* Free the stack of an exiting G that still runs on it, if it can go to
+ * the P's cache, which only the M holding p touches; false if it must
+ * wait until the G has switched away (a custom size goes to the shared
+ * lists, where another M could take it at once).  gort_stack_free trims
+ * a full cache before it puts g in, so g itself stays in the cache. */
+bool gort_stack_free_exiting(gort_p *p, gort_g *g)
+{
+    if (g->slab->cls != default_class)
+        return false;
+    gort_stack_free(p, g);
+    return true;
 }
 
 void gort_stack_release_all(void)

@@ -202,6 +202,43 @@ gort_yield:
 	SWITCH_TAIL gort_switch_tail_ret, ret
 	SWITCH_TAIL gort_switch_tail_jmp, jmp
 
+	.globl	gort_spawn_switch
+	.hidden	gort_spawn_switch
+	.type	gort_spawn_switch, @function
+	.p2align 4
+gort_spawn_switch:
+	.cfi_startproc
+	SAVE_CTX
+	movq	%rsp, (%rdi)
+	/* A new goroutine starts with the reset FP control state. */
+	movl	GORT_CTX_FPCSR(%rsp), %eax
+	andl	$0xffc0, %eax
+	cmpl	$(GORT_MXCSR_INIT & 0xffc0), %eax
+	jne	1f
+	cmpw	$GORT_FPUCW_INIT, GORT_CTX_FPCSR+4(%rsp)
+	jne	1f
+2:
+	movq	GORT_G_STACK_HI(%rsi), %rax
+	andq	$-16, %rax
+	movq	%rsi, %r12
+	xorl	%ebp, %ebp		/* ends frame-pointer walks */
+	movq	$0, -8(%rax)
+	movq	$0, -16(%rax)
+	leaq	-16(%rax), %rsp
+	jmp	gort_gostart_spawn
+1:
+	/* Load the reset control bits, keep the current sticky flags. */
+	movl	GORT_CTX_FPCSR(%rsp), %eax
+	andl	$0x3f, %eax
+	orl	$GORT_MXCSR_INIT, %eax
+	movl	%eax, -8(%rsp)
+	ldmxcsr	-8(%rsp)
+	movw	$GORT_FPUCW_INIT, -4(%rsp)
+	fldcw	-4(%rsp)
+	jmp	2b
+	.cfi_endproc
+	.size	gort_spawn_switch, .-gort_spawn_switch
+
 	.globl	gort_gostart
 	.hidden	gort_gostart
 	.type	gort_gostart, @function
@@ -214,8 +251,27 @@ gort_gostart:
 	.hidden	gort_gostart_pc
 gort_gostart_pc:
 	movq	%r12, %rdi
-	call	gort_goroutine_main	/* does not return */
-	ud2
+	call	gort_goroutine_main
+	jmp	3f
+
+	/* From gort_spawn_switch: r12 = the G, on its bare stack.  The switch
+	 * tail did not run, so its half of the switch is done here. */
+	.globl	gort_gostart_spawn
+	.hidden	gort_gostart_spawn
+gort_gostart_spawn:
+	call	gort_switch_in
+	movq	%r12, %rdi
+	call	gort_goroutine_main
+
+	/* The goroutine has exited and %rax is the next context.  The tail
+	 * compares that context's FP control with ours, so ours is stored
+	 * (below the stack pointer, in the red zone) where %rbx points. */
+3:
+	leaq	-GORT_CTX_SIZE(%rsp), %rbx
+	stmxcsr	GORT_CTX_FPCSR(%rbx)
+	fnstcw	GORT_CTX_FPCSR+4(%rbx)
+	movq	%rax, %rsp
+	jmp	gort_switch_tail_ret
 	.cfi_endproc
 	.size	gort_gostart, .-gort_gostart
 
