@@ -23,6 +23,15 @@
  * left in runnext while its child computes is taken by an idle P (sysmon
  * notices the P has not switched and wakes one; see sysmon.c).
  *
+ * The fast path of a spawn and an exit: the child starts on its bare
+ * stack, called from gort_spawn_switch rather than resumed from a laid-out
+ * context; when it returns, goexit puts its default-size stack straight
+ * into the P's cache (only the M holding the P takes from it, and it takes
+ * nothing before the switch is done), hands the M over and returns the
+ * next context, which gort_gostart resumes.  A child that returns at once
+ * thus comes back to its parent through matched calls and returns, which
+ * the CPU predicts (switch.S).
+ *
  * Waking.  gort_ready puts a G on the caller's P: in runnext for a
  * hand-off (the waker is about to block: pingpong stays on one core and
  * no thread is woken), at the ring's tail otherwise, and then wakes an
@@ -259,12 +268,14 @@ static void *goexit(gort_g *g)
     }
     if (!next)
         next = m->g0;
-    hand_over(g, next, GORT_PREV_DEAD);
     /* A default-size stack goes to the P's cache now, though it is still
      * being run on: only the M holding the P takes from that cache, and
      * this M takes nothing before the switch is done.  That spares the
-     * next context the deferred free. */
-    if (gort_stack_free_exiting(p, g))
+     * next context the deferred free.  (Before hand_over: once that has
+     * told ASan about the switch, only the switch itself follows.) */
+    bool freed = gort_stack_free_exiting(p, g);
+    hand_over(g, next, GORT_PREV_DEAD);
+    if (freed)
         m->prev = NULL;
     return next->sp;
 }

@@ -16,10 +16,12 @@
  * blocks switches straight to the next runnable G (one context switch, no
  * scheduler frame in between).  Only when nothing is runnable does it
  * switch to g0, which then waits for work or ends the runtime.  A G that
- * exits cannot free the stack it is running on, and one that yields must
- * not become runnable elsewhere while its stack is still in use; so the
- * leaving G is recorded in m->prev with what to do with it, and the next
- * context to run on that M does it (gort_switch_in).
+ * exits cannot free the stack it is running on where another M could take
+ * it (its own P's stack cache is the exception: only this M uses it), and
+ * one that yields must not become runnable elsewhere while its stack is
+ * still in use; so the leaving G is recorded in m->prev with what to do
+ * with it, and the next context to run on that M does it
+ * (gort_switch_in).
  *
  * Invariants:
  *   - tls g (gort_getg) is the G whose stack the thread is on, or NULL on a
