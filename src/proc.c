@@ -145,15 +145,9 @@ void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
     gort_ctx_switch(&g->sp, next->sp);
 }
 
-/* The next G this M may run without entering the scheduler loop, or NULL:
- * then it switches to g0, which looks further (or sleeps). */
-static inline gort_g *next_local(gort_m *m)
+/* next_local's general case, after the caller bumped schedtick. */
+static __attribute__((noinline)) gort_g *next_pick(gort_p *p)
 {
-    if (unlikely(m->lockedg != NULL))
-        return NULL;
-    gort_p *p = m->p;
-    uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
-    atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
     gort_g *next = NULL;
     if (unlikely(--p->fair_countdown <= 0)) {
         /* Not timers here: the G that is leaving may still hold the locks
@@ -187,6 +181,37 @@ static inline gort_g *next_local(gort_m *m)
         return NULL;
     }
     return next;
+}
+
+/* The next G this M may run without entering the scheduler loop, or NULL:
+ * then it switches to g0, which looks further (or sleeps).  Inline, the
+ * common case of a spawn's exit and a channel hand-off: the G in runnext,
+ * which inherits the time slice, when the global queue is not due for a
+ * look; everything else is next_pick. */
+static inline gort_g *next_local(gort_m *m)
+{
+    if (unlikely(m->lockedg != NULL))
+        return NULL;
+    gort_p *p = m->p;
+    uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
+    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (rn && likely(p->fair_countdown > 1) && likely(rn->lockedm == NULL)) {
+        bool took;
+        if (gort_single_p()) {
+            atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+            took = true;
+        } else {
+            took = atomic_compare_exchange_strong_explicit(&p->runnext, &rn, NULL,
+                                                           memory_order_acquire,
+                                                           memory_order_relaxed);
+        }
+        if (likely(took)) {
+            p->fair_countdown--;
+            return rn;
+        }
+    }
+    return next_pick(p);
 }
 
 /* Lay out a first context on g's stack that resumes at gort_gostart_pc
