@@ -769,19 +769,21 @@ static void storm_main(void *arg)
         storm_go(storm_child, (void *)i, NULL);
     gort_waitgroup_done(&storm_release);
     gort_waitgroup_wait(&storm_wg);
-    /* Done is said before the exit: wait for the last ones to leave. */
-    gort_stats st = {0};
+    /* Done is said before the exit, and at two Ps the last exits may
+     * still be under way on the other M (counted out before their stacks
+     * are freed): wait until everything adds up, or give up after 10 s. */
     for (int k = 0; k < 100000; k++) {
+        gort_stats st = {0};
         gort_stats_get(&st);
-        if (st.goroutines == 1)
+        storm_created = (int64_t)st.goroutines_created;
+        storm_alive = st.goroutines;
+        storm_live_gs = 0;
+        gort_stack_each_g(storm_count_g, &storm_live_gs);
+        storm_cache_bad = storm_cache_errors();
+        if (storm_alive == 1 && storm_live_gs == 1 && storm_cache_bad == 0)
             break;
         gort_sleep(GORT_MILLISECOND / 10);
     }
-    storm_created = (int64_t)st.goroutines_created;
-    storm_alive = st.goroutines;
-    storm_live_gs = 0;
-    gort_stack_each_g(storm_count_g, &storm_live_gs);
-    storm_cache_bad = storm_cache_errors();
 }
 
 static void storm_assert(void)
