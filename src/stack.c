@@ -40,7 +40,10 @@
  *
  * Each P keeps up to PCACHE_MAX freed default-size stacks of its own in
  * front of these lists (no lock: only the M holding the P touches it), and
- * trades half of them with the class when it runs full.  Everything else
+ * trades half of them with the class when it runs full.  An exiting G puts
+ * its own stack there while still running on it (gort_stack_free_exiting):
+ * safe because nothing else takes from that cache, and because a full
+ * cache is trimmed before the stack goes in.  Everything else
  * is under stack_lock, a leaf lock.  The slab list only ever grows while
  * the runtime runs, so the fault handler may walk it without the lock.
  */
@@ -305,21 +308,32 @@ static gort_g *alloc_locked(size_t usable, int *err)
     return take_fresh(c, err);
 }
 
+static __attribute__((noinline)) gort_g *alloc_shared(size_t usable, int *err)
+{
+    if (usable == 0)
+        usable = default_class->usable;
+    gort_rtlock_lock(&stack_lock);
+    gort_g *g = alloc_locked(usable, err);
+    gort_rtlock_unlock(&stack_lock);
+    return g;
+}
+
+/* usable 0: the default size.  The P's cache is the fast path (every
+ * spawn of a goroutine that returns at once), so the rest is kept out of
+ * line. */
 gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
 {
-    if (p && p->stackcache && gort_stack_round(usable) == default_class->usable) {
+    gort_g *g;
+    if (p && (g = p->stackcache) != NULL &&
+        (usable == 0 || gort_stack_round(usable) == default_class->usable)) {
         /* A stack this P just freed: its descriptor's fixed fields are
          * still right. */
-        gort_g *g = p->stackcache;
         p->stackcache = g->schedlink;
         p->nstackcache--;
         g->slab->state[g->slot] = SLOT_INUSE;
         return g;
     }
-    gort_rtlock_lock(&stack_lock);
-    gort_g *g = alloc_locked(usable, err);
-    gort_rtlock_unlock(&stack_lock);
-    return g;
+    return alloc_shared(usable, err);
 }
 
 static void free_locked(struct stack_class *c, gort_g *g)
@@ -344,24 +358,35 @@ void gort_stack_pcache_flush(gort_p *p)
     gort_rtlock_unlock(&stack_lock);
 }
 
+/* A full P cache gives half its stacks to the class. */
+static __attribute__((noinline)) void pcache_trim(gort_p *p)
+{
+    gort_rtlock_lock(&stack_lock);
+    while (p->nstackcache > PCACHE_MAX / 2) {
+        gort_g *old = p->stackcache;
+        p->stackcache = old->schedlink;
+        p->nstackcache--;
+        free_locked(default_class, old);
+    }
+    gort_rtlock_unlock(&stack_lock);
+}
+
+/* Trims before it puts g in: g itself never goes to the shared lists. */
+static inline void pcache_put(gort_p *p, gort_g *g)
+{
+    if (unlikely(p->nstackcache >= PCACHE_MAX))
+        pcache_trim(p);
+    g->slab->state[g->slot] = SLOT_HOT;
+    g->schedlink = p->stackcache;
+    p->stackcache = g;
+    p->nstackcache++;
+}
+
 void gort_stack_free(gort_p *p, gort_g *g)
 {
     struct stack_class *c = g->slab->cls;
     if (p && c == default_class) {
-        if (p->nstackcache >= PCACHE_MAX) {
-            gort_rtlock_lock(&stack_lock);
-            while (p->nstackcache > PCACHE_MAX / 2) {
-                gort_g *old = p->stackcache;
-                p->stackcache = old->schedlink;
-                p->nstackcache--;
-                free_locked(c, old);
-            }
-            gort_rtlock_unlock(&stack_lock);
-        }
-        g->slab->state[g->slot] = SLOT_HOT;
-        g->schedlink = p->stackcache;
-        p->stackcache = g;
-        p->nstackcache++;
+        pcache_put(p, g);
         return;
     }
     gort_rtlock_lock(&stack_lock);
@@ -439,6 +464,18 @@ uint32_t gort_stack_scavenge(void)
     for (struct stack_class *c = head; c; c = c->next)
         left += scavenge_class(c);
     return left;
+}
+
+/* Free the stack of an exiting G that still runs on it, if it can go to
+ * the P's cache, which only the M holding p touches; false if it must
+ * wait until the G has switched away (a custom size goes to the shared
+ * lists, where another M could take it at once). */
+bool gort_stack_free_exiting(gort_p *p, gort_g *g)
+{
+    if (g->slab->cls != default_class)
+        return false;
+    pcache_put(p, g);
+    return true;
 }
 
 void gort_stack_release_all(void)
