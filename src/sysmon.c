@@ -16,16 +16,18 @@
  *     costs more than most hand-offs); this is what spreads that work
  *     over the cores within one look.
  *   - GORT_DEBUG=schedtrace=MS prints a state line every MS milliseconds.
- *
  *   - a P whose G has been in a foreign call for 20 us is taken and
  *     handed to another M (cgo/cgocall.c, gort_cgo_retake), and spare
  *     Ms are made ready for the next such hand-offs (sched.c,
  *     gort_spare_m).
+ *   - every SCAVENGE_NS it gives back to the kernel the memory of freed
+ *     stacks that nobody took during the whole period (stack.c).
  *
  * It sleeps 20 us between looks while it finds things to do, backs off to
  * 10 ms when it does not (1 ms while some P is busy and another idle, so
  * help for a stuck P is never long in coming), and sleeps on its note
- * without a timeout when every P is idle -- an idle runtime costs no CPU.
+ * without a timeout when every P is idle -- an idle runtime costs no CPU
+ * (once the scavenger has nothing left: until then it wakes every period).
  * The first P to get busy again wakes it (sched.c, pidle_get_locked).
  * A foreign call it may take cuts the sleep short: sysmon looks again
  * when that call is due.  For HOT_NS after taking a P from a call it
@@ -51,6 +53,7 @@
  * its hand-off should follow 20 us after that call began, not 20 us plus
  * a timer's overshoot.  About three wake-ups of a parked thread here. */
 #define HOT_NS (100 * 1000)
+#define SCAVENGE_NS (500 * 1000 * 1000)
 
 void gort_sysmon_start(void)
 {
@@ -138,6 +141,16 @@ static bool retake(int64_t now, bool *cgo_took, int64_t *due)
     return did;
 }
 
+/* Freed stacks nobody took for a whole period go back to the kernel
+ * (stack.c); *left says whether more may follow them. */
+static void scavenge(int64_t now, int64_t *next, uint32_t *left)
+{
+    if (now < *next)
+        return;
+    *left = gort_stack_scavenge();
+    *next = now + SCAVENGE_NS;
+}
+
 static bool all_idle(void)
 {
     return atomic_load(&gort_sched.npidle) == gort_sched.nprocs;
@@ -189,6 +202,8 @@ void gort_sysmon_main(gort_m *m)
     int idle_rounds = 0;
     struct hot hot = {0, 0, 0};
     int64_t due = INT64_MAX; /* a foreign call sysmon may take then */
+    int64_t next_scavenge = gort_nanotime() + SCAVENGE_NS;
+    uint32_t scavenge_left = 0;
     int64_t next_trace = gort_sched.schedtrace_ms
                              ? gort_nanotime() + gort_sched.schedtrace_ms * 1000000
                              : INT64_MAX;
@@ -205,13 +220,20 @@ void gort_sysmon_main(gort_m *m)
 
         gort_note_clear(&gort_sched.sysmon_note);
         if (all_idle() && !gort_sched.schedtrace_ms) {
+            /* Idle: sleep until some P gets busy -- or, while freed stacks
+             * are waiting to be scavenged, until the next pass is due. */
             atomic_store(&gort_sched.sysmon_sleeping, true);
-            if (all_idle() && !atomic_load(&gort_sched.stopping))
-                gort_note_sleep(&gort_sched.sysmon_note);
+            if (all_idle() && !atomic_load(&gort_sched.stopping)) {
+                if (scavenge_left)
+                    gort_note_tsleep(&gort_sched.sysmon_note, SCAVENGE_NS);
+                else
+                    gort_note_sleep(&gort_sched.sysmon_note);
+            }
             atomic_store(&gort_sched.sysmon_sleeping, false);
             idle_rounds = 0;
             hot.until = 0;
             due = INT64_MAX;
+            scavenge(gort_nanotime(), &next_scavenge, &scavenge_left);
             continue;
         }
         int64_t before = gort_nanotime();
@@ -224,6 +246,7 @@ void gort_sysmon_main(gort_m *m)
         int64_t now = gort_nanotime();
         if (polling)
             hot.spent += now - before;
+        scavenge(now, &next_scavenge, &scavenge_left);
         gort_trace_flush(false);
         bool cgo_took = false;
         due = INT64_MAX;
