@@ -313,6 +313,7 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     uintptr_t old_top = m->cgo_top;
     uintptr_t gsp = g->cgo_sp;
     m->cgo_top = ((uintptr_t)__builtin_frame_address(0) - 512) & ~(uintptr_t)15;
+    gort_ctop_set(0);
 
     GORT_TRACE(GORT_EV_CALLBACK_BEGIN, g->id, 0);
     gort_asmcgocall(fn, arg, (gsp - 128) & ~(uintptr_t)15, NULL);
@@ -320,6 +321,7 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 
     m = g->m;   /* the same M: g was wired to it */
     m->cgo_top = old_top;
+    gort_ctop_set(0);
     m->cb_depth--;
     m->lockedg = old_lockedg;
     g->lockedm = old_lockedm;

@@ -295,6 +295,29 @@ static inline void gort_setg(gort_g *g)
                      "movq %1, %%fs:(%0)" : "=&r"(off) : "r"(g) : "memory");
 }
 
+/* Where this thread's next foreign call puts its C frames (cgo/cgocall.c,
+ * c_stack_top), or 0 when that must be worked out again.  Whoever moves
+ * that place -- g0 switching out, a callback moving m->cgo_top -- resets
+ * it, on the thread itself.  Accessed like gort_tls_g, through volatile
+ * asm. */
+GORT_INTERNAL extern __thread uintptr_t gort_tls_ctop
+    __attribute__((tls_model("initial-exec")));
+
+static inline uintptr_t gort_ctop_get(void)
+{
+    uintptr_t top;
+    __asm__ volatile("movq gort_tls_ctop@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0" : "=r"(top));
+    return top;
+}
+
+static inline void gort_ctop_set(uintptr_t top)
+{
+    uintptr_t off;
+    __asm__ volatile("movq gort_tls_ctop@gottpoff(%%rip), %0\n\t"
+                     "movq %1, %%fs:(%0)" : "=&r"(off) : "r"(top) : "memory");
+}
+
 /* asm/amd64 */
 GORT_INTERNAL int gort_rt0_go(int argc, char **argv);
 GORT_INTERNAL void gort_ctx_switch(void **save_sp, void *load_sp);
@@ -346,7 +369,6 @@ GORT_INTERNAL void gort_cgo_init(void);
 GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due);
 GORT_INTERNAL void gort_entersyscall(gort_g *g, gort_m *m);
 GORT_INTERNAL void gort_exitsyscall(gort_g *g, gort_m *m);
-GORT_INTERNAL uintptr_t gort_c_stack_top(gort_m *m);
 
 /* cgo/callback.c */
 GORT_INTERNAL void gort_callback_fini(void);

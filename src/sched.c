@@ -578,6 +578,7 @@ void gort_schedule(gort_m *m)
             startlockedm(m, g);
             continue;
         }
+        gort_ctop_set(0);   /* g0's context moves: foreign calls find their stack anew */
         gort_switch_to(g0, g, GORT_PREV_NONE);
     }
     /* Leaving: an exiting M hands its P on; a stopping runtime needs none. */
