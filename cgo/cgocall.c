@@ -120,13 +120,20 @@ static __attribute__((noinline)) void exitsyscall_slow(gort_g *g, gort_m *m)
     *g->m->errno_ptr = err;
 }
 
+/* Without membarrier the goroutine's side needs a full barrier of its own.
+ * Out of line, so that the usual path keeps no register for it. */
+static __attribute__((noinline)) void sc_out_fenced(gort_m *m)
+{
+    atomic_exchange_explicit(&m->sc_out, 1, memory_order_seq_cst);
+}
+
 static inline void exitsyscall(gort_g *g, gort_m *m)
 {
     if (likely(gort_sched.membarrier)) {
         atomic_store_explicit(&m->sc_out, 1, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
     } else {
-        atomic_exchange_explicit(&m->sc_out, 1, memory_order_seq_cst);
+        sc_out_fenced(m);
     }
     if (likely(atomic_load_explicit(&m->sc_req, memory_order_relaxed) == 0)) {
         atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
