@@ -150,7 +150,7 @@ void gort_exitsyscall(gort_g *g, gort_m *m)
 /* sysmon: take p from an M whose G has been in C for RETAKE_NS (since
  * sysmon first saw the call), if anyone could use the P.  True if it did.
  * A call that will be worth taking but is not yet due lowers *due to the
- * time it will be, so that sysmon can look again just then. */
+ * time it will be: sysmon keeps polling until then if it is polling. */
 bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due)
 {
     gort_m *m = p->m;

@@ -251,6 +251,7 @@ struct gort_sched {
     /* sysmon */
     gort_note sysmon_note;
     _Atomic bool sysmon_sleeping;
+    _Atomic uint64_t sysmon_polls;  /* looks sysmon made polling, not sleeping (sysmon.c) */
     int64_t schedtrace_ms;
     bool preempt_off;
     bool library_mode;     /* gort_start: host threads may call in any time */

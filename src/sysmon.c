@@ -29,14 +29,13 @@
  * without a timeout when every P is idle -- an idle runtime costs no CPU
  * (once the scavenger has nothing left: until then it wakes every period).
  * The first P to get busy again wakes it (sched.c, pidle_get_locked).
- * A foreign call it may take cuts the sleep short: sysmon looks again
- * when that call is due.  For HOT_NS after taking a P from a call it
- * polls instead of sleeping (yielding the CPU at each turn): in a burst
- * of blocking calls the next G on that P usually blocks in C too, and a
- * timed sleep on this class of VM overshoots by 15-40 us -- twice the 20
- * us the call is given.  Each burst step then costs 20 us plus one
- * wake-up of the parked spare, not two looks, a timer's overshoot and a
- * thread creation.  Polling is capped at half of every 10 ms.
+ * For HOT_NS after taking a P from a foreign call it polls instead of
+ * sleeping (yielding the CPU at each turn): in a burst of blocking calls
+ * the next G on that P usually blocks in C too, and a timed sleep on this
+ * class of VM overshoots by 15-40 us -- twice the 20 us the call is
+ * given.  Each burst step then costs 20 us plus one wake-up of the parked
+ * spare, not two looks, a timer's overshoot and a thread creation.
+ * Polling is capped at half of every 10 ms.
  */
 #include <stdio.h>
 #include <sched.h>
@@ -156,22 +155,37 @@ static bool all_idle(void)
     return atomic_load(&gort_sched.npidle) == gort_sched.nprocs;
 }
 
-/* Wait until `until` (ns) or a poke.  Close to a retake, a timed sleep
- * is too coarse: on this class of VM it overshoots by 15-40 us, more than
- * the 20 us sysmon waits on a call.  So while hot (a P was just taken from
- * a foreign call, and the next hand-off's call is likely to block too)
- * sysmon polls instead, giving the CPU to anyone runnable at each turn. */
 /* Polling is capped at half of every 10 ms, so that a program whose calls
  * block one after another all the time gets quick hand-offs without a
  * CPU spent on sysmon. */
 #define HOT_WINDOW_NS (10 * 1000 * 1000)
 #define HOT_BUDGET_NS (HOT_WINDOW_NS / 2)
+/* A foreign call becomes due this long after sysmon first sees it
+ * (cgo/cgocall.c). */
+#define CALL_DUE_NS (20 * 1000)
 
+/* When sysmon polls.  A hand-off starts HOT_NS of it; a call seen in that
+ * time keeps it polling until the call is due, but no longer than
+ * HOT_NS + CALL_DUE_NS after the hand-off: short calls one after another
+ * must not keep it polling for ever. */
 struct hot {
     int64_t until;    /* polling, not sleeping, until then */
+    int64_t limit;    /* and never past this */
     int64_t window;   /* the current budget window began then */
     int64_t spent;    /* ns of polling in it */
 };
+
+static void hot_start(struct hot *h, int64_t now)
+{
+    h->until = now + HOT_NS;
+    h->limit = h->until + CALL_DUE_NS;
+}
+
+static void hot_extend(struct hot *h, int64_t due)
+{
+    if (due > h->until)
+        h->until = due < h->limit ? due : h->limit;
+}
 
 static bool hot_on(struct hot *h, int64_t now)
 {
@@ -182,6 +196,11 @@ static bool hot_on(struct hot *h, int64_t now)
     return now < h->until && h->spent < HOT_BUDGET_NS;
 }
 
+/* Wait until `until` (ns) or a poke.  Close to a retake, a timed sleep
+ * is too coarse: on this class of VM it overshoots by 15-40 us, more than
+ * the 20 us sysmon waits on a call.  So while hot (a P was just taken from
+ * a foreign call, and the next hand-off's call is likely to block too)
+ * sysmon polls instead, giving the CPU to anyone runnable at each turn. */
 static void sysmon_wait(int64_t now, int64_t until, bool hot)
 {
     if (hot) {
@@ -200,8 +219,7 @@ void gort_sysmon_main(gort_m *m)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     int64_t delay_us = 20;
     int idle_rounds = 0;
-    struct hot hot = {0, 0, 0};
-    int64_t due = INT64_MAX; /* a foreign call sysmon may take then */
+    struct hot hot = {0, 0, 0, 0};
     int64_t next_scavenge = gort_nanotime() + SCAVENGE_NS;
     uint32_t scavenge_left = 0;
     int64_t next_trace = gort_sched.schedtrace_ms
@@ -232,33 +250,34 @@ void gort_sysmon_main(gort_m *m)
             atomic_store(&gort_sched.sysmon_sleeping, false);
             idle_rounds = 0;
             hot.until = 0;
-            due = INT64_MAX;
             scavenge(gort_nanotime(), &next_scavenge, &scavenge_left);
             continue;
         }
         int64_t before = gort_nanotime();
         int64_t until = before + delay_us * 1000;
-        if (due < until)
-            until = due;
         bool polling = hot_on(&hot, before);
         sysmon_wait(before, until, polling);
 
         int64_t now = gort_nanotime();
-        if (polling)
+        if (polling) {
             hot.spent += now - before;
+            atomic_store_explicit(&gort_sched.sysmon_polls,
+                                  atomic_load_explicit(&gort_sched.sysmon_polls,
+                                                       memory_order_relaxed) + 1,
+                                  memory_order_relaxed);   /* sysmon alone writes it */
+        }
         scavenge(now, &next_scavenge, &scavenge_left);
         gort_trace_flush(false);
         bool cgo_took = false;
-        due = INT64_MAX;
+        int64_t due = INT64_MAX;   /* a foreign call sysmon will take then */
         bool did = retake(now, &cgo_took, &due);
         if (cgo_took) {
             /* The next hand-off needs a parked M: if none is left, make
              * one now, late as it is. */
             gort_spare_m(1);
-            hot.until = now + HOT_NS;
+            hot_start(&hot, now);
         } else if (due != INT64_MAX && now < hot.until) {
-            if (due > hot.until)
-                hot.until = due;   /* a call seen while hot: watch it through */
+            hot_extend(&hot, due);   /* a call seen while hot: watch it through */
             /* The call just seen will be taken in 20 us, its hand-off
              * waking the parked spare.  Make the one after it now, in
              * this wait, rather than right after the hand-off, when

@@ -651,6 +651,69 @@ Test(ffi, idle_after_a_burst_of_lasting_calls_uses_no_cpu)
                  burst_cpu_s * 1e3, burst_wall_s);
 }
 
+/* After a hand-off sysmon polls for a while; short calls one after another
+ * must not keep it polling.  One goroutine's call is taken (sysmon starts
+ * polling), then another makes 5 us calls for 300 ms at one P, each of
+ * which sysmon sees while polling: it should stop polling about 120 us
+ * after the hand-off, not go on for the 300 ms (at most half of each
+ * 10 ms: the budget), which is tens of thousands of looks.  (On a loaded
+ * machine sysmon may lose the CPU long enough to stop anyway: then this
+ * passes whatever the bound.) */
+static double short_cpu_s, short_wall_s;
+static uint64_t short_polls;
+static atomic_int short_go;
+
+static void busy_5us(void *arg)
+{
+    (void)arg;
+    int64_t end = now_ns() + 5000;
+    while (now_ns() < end)
+        ;
+}
+
+static void long_sleep(void *arg)
+{
+    (void)arg;
+    atomic_store(&short_go, 1);
+    usleep(400000);
+}
+
+static void long_caller(void *arg)
+{
+    gort_cgocall(long_sleep, NULL);
+    gort_waitgroup_done(arg);
+}
+
+static void short_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup wg = {0};
+    gort_waitgroup_add(&wg, 1);
+    /* The caller runs first and blocks in C with our P; we run again
+     * once sysmon has taken the P and handed it on -- and it polls now. */
+    gort_go(long_caller, &wg);
+    CHECK(atomic_load(&short_go));
+    uint64_t p0 = atomic_load(&gort_sched.sysmon_polls);
+    double c0 = cpu_seconds();
+    int64_t t0 = now_ns();
+    while (now_ns() - t0 < 300 * 1000000LL)
+        gort_cgocall(busy_5us, NULL);
+    short_wall_s = (double)(now_ns() - t0) / 1e9;
+    short_cpu_s = cpu_seconds() - c0;
+    short_polls = atomic_load(&gort_sched.sysmon_polls) - p0;
+    gort_waitgroup_wait(&wg);
+}
+
+Test(ffi, short_calls_after_a_hand_off_do_not_keep_sysmon_polling)
+{
+    cr_assert_eq(run_p(1, short_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    cr_log_info("short calls: %llu polling looks, %.1f ms CPU over %.1f ms",
+                (unsigned long long)short_polls, short_cpu_s * 1e3, short_wall_s * 1e3);
+    cr_assert_lt(short_polls, 2000, "sysmon kept polling: %llu looks in %.1f ms",
+                 (unsigned long long)short_polls, short_wall_s * 1e3);
+}
+
 /* ---- gort_ffi_call over several signatures ------------------------------- */
 
 struct triple {
