@@ -660,7 +660,7 @@ Test(ffi, idle_after_a_burst_of_lasting_calls_uses_no_cpu)
  * machine sysmon may lose the CPU long enough to stop anyway: then this
  * passes whatever the bound.) */
 static double short_cpu_s, short_wall_s;
-static uint64_t short_polls;
+static uint64_t short_polls, short_retakes;
 static atomic_int short_go;
 
 static void busy_5us(void *arg)
@@ -693,6 +693,8 @@ static void short_main(void *arg)
      * once sysmon has taken the P and handed it on -- and it polls now. */
     gort_go(long_caller, &wg);
     CHECK(atomic_load(&short_go));
+    gort_stats st0, st1;
+    CHECK(gort_stats_get(&st0) == 0);
     uint64_t p0 = atomic_load(&gort_sched.sysmon_polls);
     double c0 = cpu_seconds();
     int64_t t0 = now_ns();
@@ -701,6 +703,8 @@ static void short_main(void *arg)
     short_wall_s = (double)(now_ns() - t0) / 1e9;
     short_cpu_s = cpu_seconds() - c0;
     short_polls = atomic_load(&gort_sched.sysmon_polls) - p0;
+    CHECK(gort_stats_get(&st1) == 0);
+    short_retakes = st1.retakes - st0.retakes;
     gort_waitgroup_wait(&wg);
 }
 
@@ -708,10 +712,16 @@ Test(ffi, short_calls_after_a_hand_off_do_not_keep_sysmon_polling)
 {
     cr_assert_eq(run_p(1, short_main, NULL), 0);
     ASSERT_NO_FAILURES();
-    cr_log_info("short calls: %llu polling looks, %.1f ms CPU over %.1f ms",
-                (unsigned long long)short_polls, short_cpu_s * 1e3, short_wall_s * 1e3);
-    cr_assert_lt(short_polls, 2000, "sysmon kept polling: %llu looks in %.1f ms",
-                 (unsigned long long)short_polls, short_wall_s * 1e3);
+    cr_log_info("short calls: %llu polling looks, %llu hand-offs, %.1f ms CPU over %.1f ms",
+                (unsigned long long)short_polls, (unsigned long long)short_retakes,
+                short_cpu_s * 1e3, short_wall_s * 1e3);
+    /* A call that does last (its thread was descheduled in C on a busy
+     * machine) is taken and starts a window of its own: about 120 us of
+     * looks, well under 2000 of them, each. */
+    cr_assert_lt(short_polls, 2000 * (1 + short_retakes),
+                 "sysmon kept polling: %llu looks in %.1f ms, %llu hand-offs",
+                 (unsigned long long)short_polls, short_wall_s * 1e3,
+                 (unsigned long long)short_retakes);
 }
 
 /* ---- gort_ffi_call over several signatures ------------------------------- */
