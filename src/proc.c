@@ -399,8 +399,12 @@ void gort_park(const char *reason, void (*unlockf)(void *), void *lock)
     m->prev_lock = lock;
     gort_g *next = next_local(m);
     gort_switch_to(g, next ? next : m->g0, GORT_PREV_PARK);
-    g->waitreason = NULL;
-    checkpoint(g);
+    /* Back.  waitreason is read only while the G is waiting, so it is
+     * left as it is (one store fewer on every wake-up); and a preemption
+     * request can only be one made before the G parked (sysmon asks the
+     * running G), which the G's next runtime call honours anyway. */
+    if (unlikely(atomic_load_explicit(&gort_sched.stopping, memory_order_relaxed)))
+        gort_stop_check_slow(g);
 }
 
 void gort_ready(gort_g *g, bool next)
