@@ -523,37 +523,46 @@ static inline uint32_t fastrandn(gort_p *p, uint32_t n)
     return (uint32_t)(((uint64_t)fastrand(p) * n) >> 32);
 }
 
-/* Whether a case may be ready, from its channel's state alone (locked).
- * It may not be after all: the waiter at the head of a queue can be a
- * select that another channel already woke (dequeue drops it).  A send
- * on a closed channel counts as ready: choosing it is the panic. */
-static inline bool case_may_be_ready(const gort_select_case *cas)
+/* Whether a case may be ready, from its channel's state alone.  It may
+ * not be after all: the waiter at the head of a queue can be a select
+ * that another channel already woke (dequeue drops it).  A send on a
+ * closed channel counts as ready: choosing it is the panic.  peek: read
+ * without the channel's lock (P > 1), a guess to be checked under it. */
+static inline bool case_may_be_ready(const gort_select_case *cas, bool peek)
 {
     gort_chan *c = cas->chan;
+    if (peek) {
+        if (cas->dir == GORT_SELECT_SEND)
+            return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) ||
+                   __atomic_load_n(&c->count, __ATOMIC_RELAXED) < c->cap ||
+                   __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
+        return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) ||
+               __atomic_load_n(&c->count, __ATOMIC_RELAXED) > 0 ||
+               __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
+    }
     if (cas->dir == GORT_SELECT_SEND)
         return c->recvq.first || c->count < c->cap || c->closed;
     return c->sendq.first || c->count > 0 || c->closed;
 }
 
-/* Do case i if it can complete now (channels locked).  *wake: the G it
- * readied, if any (to be made runnable once the channels are unlocked). */
-static inline bool case_try(struct select_ctx *s, uint16_t i, gort_g **wake)
+enum { CASE_NOT_READY = 0, CASE_DONE, CASE_SEND_CLOSED };
+
+/* Do case cas if it can complete now (its channel locked).  *wake: the G
+ * it readied, if any (to be made runnable once the channel is unlocked). */
+static inline int case_try(gort_select_case *cas, gort_g **wake)
 {
-    gort_select_case *cas = &s->cases[i];
     gort_chan *c = cas->chan;
     if (cas->dir == GORT_SELECT_SEND) {
-        if (unlikely(c->closed)) {
-            selunlock(s);
-            gort_throw_call("gort_select", "send on closed channel");
-        }
+        if (unlikely(c->closed))
+            return CASE_SEND_CLOSED;
         sudog *sg = dequeue(&c->recvq);
         if (sg)
             *wake = send_to(c, sg, cas->elem);
         else if (c->count < c->cap)
             buf_put(c, cas->elem);
         else
-            return false;
-        return true;
+            return CASE_NOT_READY;
+        return CASE_DONE;
     }
     sudog *sg = dequeue(&c->sendq);
     if (sg) {
@@ -566,9 +575,14 @@ static inline bool case_try(struct select_ctx *s, uint16_t i, gort_g **wake)
         zero_elem(c, cas->elem);
         cas->ok = false;
     } else {
-        return false;
+        return CASE_NOT_READY;
     }
-    return true;
+    return CASE_DONE;
+}
+
+static noreturn void select_send_closed(void)
+{
+    gort_throw_call("gort_select", "send on closed channel");
 }
 
 /* Pass 1: do one ready case, chosen uniformly among the ready ones.  The
@@ -587,7 +601,7 @@ static int select_ready(struct select_ctx *s, uint16_t *cand, gort_p *p, size_t 
         if (!cases[i].chan)
             continue;
         nc++;
-        if (case_may_be_ready(&cases[i]))
+        if (case_may_be_ready(&cases[i], false))
             cand[n++] = (uint16_t)i;
     }
     *nchan = nc;
@@ -595,8 +609,45 @@ static int select_ready(struct select_ctx *s, uint16_t *cand, gort_p *p, size_t 
         size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
         uint16_t i = cand[k];
         gort_g *wake = NULL;
-        if (case_try(s, i, &wake)) {
+        int r = case_try(&cases[i], &wake);
+        if (r != CASE_NOT_READY) {
             selunlock(s);
+            if (r == CASE_SEND_CLOSED)
+                select_send_closed();
+            if (wake)
+                gort_ready_inline(wake, true);
+            return i;
+        }
+        cand[k] = cand[--n];
+    }
+    return -1;
+}
+
+/* The same with P > 1, before any lock is taken: the candidates are
+ * guessed from a lock-free look at each channel, and only the drawn
+ * case's channel is locked to do it.  A select with a ready case then
+ * takes one lock, not one per case.  It is the choice the locked pass
+ * would make among the cases ready at that look; when none looks ready,
+ * or none of those still is, the locked pass decides (so "nothing is
+ * ready" is only ever answered under all the locks). */
+static int select_ready_peek(struct select_ctx *s, uint16_t *cand, gort_p *p)
+{
+    size_t n = 0;
+    gort_select_case *cases = s->cases;
+    for (size_t i = 0, end = s->ncases; i < end; i++)
+        if (cases[i].chan && case_may_be_ready(&cases[i], true))
+            cand[n++] = (uint16_t)i;
+    while (n > 0) {
+        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
+        uint16_t i = cand[k];
+        gort_chan *c = cases[i].chan;
+        gort_g *wake = NULL;
+        gort_rtlock_lock(&c->lock);
+        int r = case_try(&cases[i], &wake);
+        gort_rtlock_unlock(&c->lock);
+        if (r != CASE_NOT_READY) {
+            if (r == CASE_SEND_CLOSED)
+                select_send_closed();
             if (wake)
                 gort_ready_inline(wake, true);
             return i;
@@ -679,7 +730,11 @@ int gort_select(gort_select_case *cases, size_t ncases, bool block)
     /* With locks to take (P > 1): the cases that have a channel, in
      * address order. */
     struct select_ctx s = {.cases = cases, .ncases = ncases, .lockorder = lockorder, .nlock = 0};
+    int chosen;
     if (need_locks()) {
+        chosen = select_ready_peek(&s, cand, g->m->p);
+        if (chosen >= 0)
+            goto out;
         size_t n = 0;
         for (size_t i = 0; i < ncases; i++)
             if (cases[i].chan)
@@ -692,7 +747,7 @@ int gort_select(gort_select_case *cases, size_t ncases, bool block)
         sellock(&s);
     }
     size_t nchan;
-    int chosen = select_ready(&s, cand, g->m->p, &nchan);
+    chosen = select_ready(&s, cand, g->m->p, &nchan);
     if (chosen < 0) {
         if (!block) {
             selunlock(&s);
