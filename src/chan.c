@@ -16,11 +16,17 @@
  *     under the channel lock; the G itself touches it again only after it
  *     has been readied.
  *
- * Select enqueues one sudog per case and parks once.  Several channels may
- * try to wake it at the same moment; the sudogs of one select share a
- * select_state, and a waker claims the select with a CAS on its `done`
- * flag before using a sudog (the losers skip it as stale).  The woken
- * select locks its channels again and removes its other sudogs.
+ * Select first looks for a ready case: it draws one uniformly among the
+ * cases that look ready, and drops and redraws when one is not after all
+ * (see select_ready: one random number, not a permutation of the cases).
+ * At P > 1 that first look is made without locks and only the drawn
+ * channel is locked; the pass with every channel locked follows only when
+ * that finds nothing.  Blocking, it enqueues one sudog per case and parks
+ * once.  Several channels may try to wake it at the same moment; the
+ * sudogs of one select share a select_state, and a waker claims the
+ * select with a CAS on its `done` flag before using a sudog (the losers
+ * skip it as stale).  The woken select locks its channels again and
+ * removes its other sudogs.
  *
  * Locks: one per channel, a leaf except that select takes several, always
  * in address order (each channel once), so two selects over the same
