@@ -110,6 +110,12 @@ static inline void chan_park(gort_chan *c, const char *reason)
         gort_park(reason, NULL, NULL);
 }
 
+/* The fields read without the lock -- a queue's first waiter, count and
+ * closed (select's first look at P > 1, gort_chan_len) -- are written
+ * under it with relaxed atomic stores (a plain store on x86), so those
+ * reads are races only in appearance. */
+#define set_relaxed(field, v) __atomic_store_n((field), (v), __ATOMIC_RELAXED)
+
 /* ---- wait queues -------------------------------------------------------- */
 
 HOT void enqueue(waitq *q, sudog *sg)
@@ -119,7 +125,7 @@ HOT void enqueue(waitq *q, sudog *sg)
     if (q->last)
         q->last->next = sg;
     else
-        q->first = sg;
+        set_relaxed(&q->first, sg);
     q->last = sg;
 }
 
@@ -128,7 +134,7 @@ HOT void unlink_sg(waitq *q, sudog *sg)
     if (sg->prev)
         sg->prev->next = sg->next;
     else
-        q->first = sg->next;
+        set_relaxed(&q->first, sg->next);
     if (sg->next)
         sg->next->prev = sg->prev;
     else
@@ -261,7 +267,7 @@ static inline void buf_put(gort_chan *c, const void *elem)
     copy_elem(c, slot(c, c->sendx), elem);
     if (++c->sendx == c->cap)
         c->sendx = 0;
-    c->count++;
+    set_relaxed(&c->count, c->count + 1);
 }
 
 static inline void buf_take(gort_chan *c, void *elem)
@@ -269,7 +275,7 @@ static inline void buf_take(gort_chan *c, void *elem)
     copy_elem(c, elem, slot(c, c->recvx));
     if (++c->recvx == c->cap)
         c->recvx = 0;
-    c->count--;
+    set_relaxed(&c->count, c->count - 1);
 }
 
 /* Every channel call is a point where the goroutine honours a preemption
@@ -417,7 +423,7 @@ void gort_chan_close(gort_chan *c)
         chan_unlock(c);
         gort_throw_call("gort_chan_close", "close of closed channel");
     }
-    c->closed = true;
+    set_relaxed(&c->closed, true);
     sudog *wake = NULL, *sg;
     while ((sg = dequeue(&c->recvq))) {
         zero_elem(c, sg->elem);
