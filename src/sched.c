@@ -461,7 +461,10 @@ static gort_g *findrunnable(gort_m *m)
         if (m->spinning) {
             m->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
-            if (any_p_has_work()) {
+            /* The global queue too: a thread without a P (gort_stop,
+             * gort_host_serve) queues there, and its gort_wakep, seeing
+             * this M still spinning, woke nobody. */
+            if (any_p_has_work() || atomic_load(&gort_sched.gq_len) > 0) {
                 gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
                 gort_rtlock_unlock(&gort_sched.lock);
