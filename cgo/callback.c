@@ -243,6 +243,10 @@ static void dropm(void *v)
     gort_m *m = v;
     if (!m || tls_gen != atomic_load(&rt_generation) || gort_rt_state() == RT_NONE)
         return;
+    /* The thread may exit while gort_stop ends the run, which does not
+     * wait for extra Ms: hold the run (its Ms and Ps) while handing on. */
+    if (!gort_sched_hold())
+        return;
     gort_p *p = NULL;
     gort_rtlock_lock(&m->sc_lock);
     if (!m->sc_retaken && m->p) {
@@ -259,6 +263,7 @@ static void dropm(void *v)
     m->extralink = extra_free;
     extra_free = m;
     gort_rtlock_unlock(&gort_sched.lock);
+    gort_sched_release();
 }
 
 /* ---- entering the goroutine world from C --------------------------------- */

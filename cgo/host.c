@@ -92,6 +92,11 @@ int gort_host_serve(gort_host *h)
     struct host_req *r = h->head;
     h->head = h->tail = NULL;
     gort_rtlock_unlock(&h->lock);
+    /* This thread is none of the runtime's Ms: a goroutine it readies may
+     * finish, and the run end, while gort_ready is still waking an M for
+     * it.  Hold the run until the last one is handed over. */
+    if (r && !gort_sched_hold())
+        return 0;   /* the run ended with these goroutines parked: gone with it */
     int count = 0;
     while (r) {
         struct host_req *next = r->next;   /* r lives on a stack that moves on once readied */
@@ -102,6 +107,8 @@ int gort_host_serve(gort_host *h)
         r = next;
         count++;
     }
+    if (count)
+        gort_sched_release();
     return count;
 }
 

@@ -101,8 +101,14 @@ int gort_stop(int64_t timeout_ns)
     gort_g *g;
     while ((g = __atomic_load_n(&gort_sched.library_g, __ATOMIC_ACQUIRE)) == NULL)
         gort_usleep(100);
+    /* Once g is on the queue any M may run it and end the run, and m0
+     * then frees the Ps and Ms that the wake-up below takes: this thread
+     * holds the run open until it is done.  The hold cannot fail: the run
+     * ends only after g has run. */
+    gort_sched_hold();
     gort_gq_put(g);
     gort_wakep();
+    gort_sched_release();
     pthread_mutex_lock(&lib_mu);
     while (!lib_exited)
         pthread_cond_wait(&lib_cv, &lib_mu);

@@ -16,11 +16,17 @@
  *     under the channel lock; the G itself touches it again only after it
  *     has been readied.
  *
- * Select enqueues one sudog per case and parks once.  Several channels may
- * try to wake it at the same moment; the sudogs of one select share a
- * select_state, and a waker claims the select with a CAS on its `done`
- * flag before using a sudog (the losers skip it as stale).  The woken
- * select locks its channels again and removes its other sudogs.
+ * Select first looks for a ready case: it draws one uniformly among the
+ * cases that look ready, and drops and redraws when one is not after all
+ * (see select_ready: one random number, not a permutation of the cases).
+ * At P > 1 that first look is made without locks and only the drawn
+ * channel is locked; the pass with every channel locked follows only when
+ * that finds nothing.  Blocking, it enqueues one sudog per case and parks
+ * once.  Several channels may try to wake it at the same moment; the
+ * sudogs of one select share a select_state, and a waker claims the
+ * select with a CAS on its `done` flag before using a sudog (the losers
+ * skip it as stale).  The woken select locks its channels again and
+ * removes its other sudogs.
  *
  * Locks: one per channel, a leaf except that select takes several, always
  * in address order (each channel once), so two selects over the same
@@ -34,6 +40,10 @@
 #include "runtime.h"
 #include "gort/chan.h"
 #include "runq.h"
+
+/* The hand-off paths are a few dozen instructions each; a call, with its
+ * saved registers, costs as much as what it calls. */
+#define HOT static inline __attribute__((always_inline))
 
 typedef struct sudog sudog;
 struct select_state {
@@ -100,25 +110,31 @@ static inline void chan_park(gort_chan *c, const char *reason)
         gort_park(reason, NULL, NULL);
 }
 
+/* The fields read without the lock -- a queue's first waiter, count and
+ * closed (select's first look at P > 1, gort_chan_len) -- are written
+ * under it with relaxed atomic stores (a plain store on x86), so those
+ * reads are races only in appearance. */
+#define set_relaxed(field, v) __atomic_store_n((field), (v), __ATOMIC_RELAXED)
+
 /* ---- wait queues -------------------------------------------------------- */
 
-static void enqueue(waitq *q, sudog *sg)
+HOT void enqueue(waitq *q, sudog *sg)
 {
     sg->next = NULL;
     sg->prev = q->last;
     if (q->last)
         q->last->next = sg;
     else
-        q->first = sg;
+        set_relaxed(&q->first, sg);
     q->last = sg;
 }
 
-static void unlink_sg(waitq *q, sudog *sg)
+HOT void unlink_sg(waitq *q, sudog *sg)
 {
     if (sg->prev)
         sg->prev->next = sg->next;
     else
-        q->first = sg->next;
+        set_relaxed(&q->first, sg->next);
     if (sg->next)
         sg->next->prev = sg->prev;
     else
@@ -128,7 +144,7 @@ static void unlink_sg(waitq *q, sudog *sg)
 
 /* The first waiter that can still be woken; select sudogs whose select
  * was already claimed elsewhere are dropped. */
-static sudog *dequeue(waitq *q)
+HOT sudog *dequeue(waitq *q)
 {
     for (;;) {
         sudog *sg = q->first;
@@ -251,7 +267,7 @@ static inline void buf_put(gort_chan *c, const void *elem)
     copy_elem(c, slot(c, c->sendx), elem);
     if (++c->sendx == c->cap)
         c->sendx = 0;
-    c->count++;
+    set_relaxed(&c->count, c->count + 1);
 }
 
 static inline void buf_take(gort_chan *c, void *elem)
@@ -259,7 +275,7 @@ static inline void buf_take(gort_chan *c, void *elem)
     copy_elem(c, elem, slot(c, c->recvx));
     if (++c->recvx == c->cap)
         c->recvx = 0;
-    c->count--;
+    set_relaxed(&c->count, c->count - 1);
 }
 
 /* Every channel call is a point where the goroutine honours a preemption
@@ -283,7 +299,7 @@ static noreturn void block_forever(const char *reason)
 
 /* 1 done (readied *wake if non-NULL), 0 would block.  Locked on entry,
  * unlocked on return 1. */
-static inline int try_send_locked(gort_chan *c, const void *elem, const char *call)
+HOT int try_send_locked(gort_chan *c, const void *elem, const char *call)
 {
     if (unlikely(c->closed)) {
         chan_unlock(c);
@@ -304,7 +320,7 @@ static inline int try_send_locked(gort_chan *c, const void *elem, const char *ca
     return 0;
 }
 
-static inline int try_recv_locked(gort_chan *c, void *elem, bool *ok)
+HOT int try_recv_locked(gort_chan *c, void *elem, bool *ok)
 {
     sudog *sg = dequeue(&c->sendq);
     if (sg) {
@@ -407,7 +423,7 @@ void gort_chan_close(gort_chan *c)
         chan_unlock(c);
         gort_throw_call("gort_chan_close", "close of closed channel");
     }
-    c->closed = true;
+    set_relaxed(&c->closed, true);
     sudog *wake = NULL, *sg;
     while ((sg = dequeue(&c->recvq))) {
         zero_elem(c, sg->elem);
@@ -435,7 +451,8 @@ void gort_chan_close(gort_chan *c)
 
 struct select_ctx {
     gort_select_case *cases;
-    uint16_t *lockorder;    /* case indices with a channel, by address */
+    size_t ncases;
+    uint16_t *lockorder;    /* case indices with a channel, by address (P > 1) */
     size_t nlock;
 };
 
@@ -445,6 +462,22 @@ static int by_chan_address(const void *a, const void *b, void *arg)
     uintptr_t x = (uintptr_t)cases[*(const uint16_t *)a].chan;
     uintptr_t y = (uintptr_t)cases[*(const uint16_t *)b].chan;
     return x < y ? -1 : x > y;
+}
+
+/* Insertion sort by channel address: a select has a handful of cases, and
+ * qsort_r's calls through a comparator cost more than the sort itself. */
+static void sort_lockorder(gort_select_case *cases, uint16_t *order, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint16_t x = order[i];
+        uintptr_t key = (uintptr_t)cases[x].chan;
+        size_t j = i;
+        while (j > 0 && (uintptr_t)cases[order[j - 1]].chan > key) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
 }
 
 static void sellock(struct select_ctx *s)
@@ -496,54 +529,149 @@ static inline uint32_t fastrand(gort_p *p)
 }
 
 /* A uniform integer in [0, n) without a division (a variable divide costs
- * tens of cycles, several times per select). */
+ * tens of cycles). */
 static inline uint32_t fastrandn(gort_p *p, uint32_t n)
 {
     return (uint32_t)(((uint64_t)fastrand(p) * n) >> 32);
 }
 
-/* Pass 1: do the first ready case in poll order.  Returns its index, or
- * -1 with the channels still locked. */
-static int select_ready(struct select_ctx *s, uint16_t *pollorder, size_t npoll)
+/* Whether a case may be ready, from its channel's state alone.  It may
+ * not be after all: the waiter at the head of a queue can be a select
+ * that another channel already woke (dequeue drops it).  A send on a
+ * closed channel counts as ready: choosing it is the panic.  peek: read
+ * without the channel's lock (P > 1), a guess to be checked under it. */
+static inline bool case_may_be_ready(const gort_select_case *cas, bool peek)
 {
-    for (size_t k = 0; k < npoll; k++) {
-        uint16_t i = pollorder[k];
-        gort_select_case *cas = &s->cases[i];
-        gort_chan *c = cas->chan;
+    gort_chan *c = cas->chan;
+    if (peek) {
+        if (cas->dir == GORT_SELECT_SEND)
+            return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) ||
+                   __atomic_load_n(&c->count, __ATOMIC_RELAXED) < c->cap ||
+                   __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
+        return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) ||
+               __atomic_load_n(&c->count, __ATOMIC_RELAXED) > 0 ||
+               __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
+    }
+    if (cas->dir == GORT_SELECT_SEND)
+        return c->recvq.first || c->count < c->cap || c->closed;
+    return c->sendq.first || c->count > 0 || c->closed;
+}
+
+enum { CASE_NOT_READY = 0, CASE_DONE, CASE_SEND_CLOSED };
+
+/* Do case cas if it can complete now (its channel locked).  *wake: the G
+ * it readied, if any (to be made runnable once the channel is unlocked). */
+static inline int case_try(gort_select_case *cas, gort_g **wake)
+{
+    gort_chan *c = cas->chan;
+    if (cas->dir == GORT_SELECT_SEND) {
+        if (unlikely(c->closed))
+            return CASE_SEND_CLOSED;
+        sudog *sg = dequeue(&c->recvq);
+        if (sg)
+            *wake = send_to(c, sg, cas->elem);
+        else if (c->count < c->cap)
+            buf_put(c, cas->elem);
+        else
+            return CASE_NOT_READY;
+        return CASE_DONE;
+    }
+    sudog *sg = dequeue(&c->sendq);
+    if (sg) {
+        *wake = recv_from(c, sg, cas->elem);
+        cas->ok = true;
+    } else if (c->count > 0) {
+        buf_take(c, cas->elem);
+        cas->ok = true;
+    } else if (c->closed) {
+        zero_elem(c, cas->elem);
+        cas->ok = false;
+    } else {
+        return CASE_NOT_READY;
+    }
+    return CASE_DONE;
+}
+
+static noreturn void select_send_closed(void)
+{
+    gort_throw_call("gort_select", "send on closed channel");
+}
+
+/* Pass 1: do one ready case, chosen uniformly among the ready ones.  The
+ * candidates are the cases that look ready; one is drawn at random, and
+ * if it turns out not to be (only stale select waiters), it is dropped and
+ * another drawn.  Every truly ready case is equally likely to be drawn
+ * first among the truly ready ones, so the choice stays uniform -- the
+ * same distribution as Go's random poll order, for one random number in
+ * the common case instead of one per case.  Returns the case's index, or
+ * -1 with the channels still locked. */
+static int select_ready(struct select_ctx *s, uint16_t *cand, gort_p *p, size_t *nchan)
+{
+    size_t n = 0, nc = 0;
+    gort_select_case *cases = s->cases;
+    for (size_t i = 0, end = s->ncases; i < end; i++) {
+        if (!cases[i].chan)
+            continue;
+        nc++;
+        if (case_may_be_ready(&cases[i], false))
+            cand[n++] = (uint16_t)i;
+    }
+    *nchan = nc;
+    while (n > 0) {
+        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
+        uint16_t i = cand[k];
         gort_g *wake = NULL;
-        if (cas->dir == GORT_SELECT_SEND) {
-            if (unlikely(c->closed)) {
-                selunlock(s);
-                gort_throw_call("gort_select", "send on closed channel");
-            }
-            sudog *sg = dequeue(&c->recvq);
-            if (sg)
-                wake = send_to(c, sg, cas->elem);
-            else if (c->count < c->cap)
-                buf_put(c, cas->elem);
-            else
-                continue;
-        } else {
-            sudog *sg = dequeue(&c->sendq);
-            if (sg) {
-                wake = recv_from(c, sg, cas->elem);
-                cas->ok = true;
-            } else if (c->count > 0) {
-                buf_take(c, cas->elem);
-                cas->ok = true;
-            } else if (c->closed) {
-                zero_elem(c, cas->elem);
-                cas->ok = false;
-            } else {
-                continue;
-            }
+        int r = case_try(&cases[i], &wake);
+        if (r != CASE_NOT_READY) {
+            selunlock(s);
+            if (r == CASE_SEND_CLOSED)
+                select_send_closed();
+            if (wake)
+                gort_ready_inline(wake, true);
+            return i;
         }
-        selunlock(s);
-        if (wake)
-            gort_ready_inline(wake, true);
-        return i;
+        cand[k] = cand[--n];
     }
     return -1;
+}
+
+/* The same with P > 1, before any lock is taken: the candidates are
+ * guessed from a lock-free look at each channel, and only the drawn
+ * case's channel is locked to do it.  A select with a ready case then
+ * takes one lock, not one per case.  It is the choice the locked pass
+ * would make among the cases ready at that look; when none looks ready,
+ * or none of those still is, the locked pass decides (so "nothing is
+ * ready" is only ever answered under all the locks). */
+static int select_ready_peek(struct select_ctx *s, uint16_t *cand, gort_p *p)
+{
+    size_t n = 0;
+    gort_select_case *cases = s->cases;
+    for (size_t i = 0, end = s->ncases; i < end; i++)
+        if (cases[i].chan && case_may_be_ready(&cases[i], true))
+            cand[n++] = (uint16_t)i;
+    while (n > 0) {
+        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
+        uint16_t i = cand[k];
+        gort_chan *c = cases[i].chan;
+        gort_g *wake = NULL;
+        gort_rtlock_lock(&c->lock);
+        int r = case_try(&cases[i], &wake);
+        gort_rtlock_unlock(&c->lock);
+        if (r != CASE_NOT_READY) {
+            if (r == CASE_SEND_CLOSED)
+                select_send_closed();
+            if (wake)
+                gort_ready_inline(wake, true);
+            return i;
+        }
+        cand[k] = cand[--n];
+    }
+    return -1;
+}
+
+static inline waitq *case_queue(gort_select_case *cas)
+{
+    return cas->dir == GORT_SELECT_SEND ? &cas->chan->sendq : &cas->chan->recvq;
 }
 
 static int select_block(struct select_ctx *s, sudog *sgs)
@@ -552,23 +680,32 @@ static int select_block(struct select_ctx *s, sudog *sgs)
     struct select_state st;
     atomic_init(&st.done, 0);
     st.winner = NULL;
-    for (size_t k = 0; k < s->nlock; k++) {
-        uint16_t i = s->lockorder[k];
+    /* Queue order across channels does not matter: every channel is
+     * locked (P > 1) or nobody else runs (P = 1). */
+    for (size_t i = 0; i < s->ncases; i++) {
         gort_select_case *cas = &s->cases[i];
+        if (!cas->chan)
+            continue;
         sudog *sg = &sgs[i];
-        *sg = (sudog){.g = g, .elem = cas->elem, .sel = &st, .case_index = i};
-        enqueue(cas->dir == GORT_SELECT_SEND ? &cas->chan->sendq : &cas->chan->recvq, sg);
+        sg->g = g;
+        sg->elem = cas->elem;
+        sg->sel = &st;
+        sg->case_index = (uint32_t)i;
+        sg->success = false;
+        enqueue(case_queue(cas), sg);
     }
-    gort_park("select", selunlock_cb, s);
+    if (need_locks())
+        gort_park("select", selunlock_cb, s);
+    else
+        gort_park("select", NULL, NULL);
 
     sellock(s);
     sudog *win = st.winner;
-    for (size_t k = 0; k < s->nlock; k++) {
-        uint16_t i = s->lockorder[k];
+    for (size_t i = 0; i < s->ncases; i++) {
         gort_select_case *cas = &s->cases[i];
-        if (&sgs[i] == win)
+        if (!cas->chan || &sgs[i] == win)
             continue;
-        waitq *q = cas->dir == GORT_SELECT_SEND ? &cas->chan->sendq : &cas->chan->recvq;
+        waitq *q = case_queue(cas);
         if (sgs[i].prev || q->first == &sgs[i])
             unlink_sg(q, &sgs[i]);
     }
@@ -585,7 +722,8 @@ static int select_block(struct select_ctx *s, sudog *sgs)
 
 int gort_select(gort_select_case *cases, size_t ncases, bool block)
 {
-    chan_checkpoint(gort_need_g("gort_select"));
+    gort_g *g = gort_need_g("gort_select");
+    chan_checkpoint(g);
     if (ncases > SELECT_MAX_CASES)
         gort_throw_call("gort_select", "%zu cases (at most %d)", ncases, SELECT_MAX_CASES);
 
@@ -599,39 +737,36 @@ int gort_select(gort_select_case *cases, size_t ncases, bool block)
         if (!orders || !sgs)
             gort_throw_call("gort_select", "out of memory for %zu cases", ncases);
     }
-    uint16_t *pollorder = orders, *lockorder = orders + ncases;
+    uint16_t *cand = orders, *lockorder = orders + ncases;
 
-    /* A uniformly random permutation of the cases that have a channel. */
-    gort_p *p = gort_getg()->m->p;
-    size_t n = 0;
-    for (size_t i = 0; i < ncases; i++) {
-        if (!cases[i].chan)
-            continue;
-        size_t j = fastrandn(p, (uint32_t)n + 1);
-        pollorder[n] = pollorder[j];
-        pollorder[j] = (uint16_t)i;
-        n++;
-    }
-    memcpy(lockorder, pollorder, n * sizeof *lockorder);
-    if (need_locks() && n > 1)
-        qsort_r(lockorder, n, sizeof *lockorder, by_chan_address, cases);
-
-    struct select_ctx s = {.cases = cases, .lockorder = lockorder, .nlock = n};
+    /* With locks to take (P > 1): the cases that have a channel, in
+     * address order. */
+    struct select_ctx s = {.cases = cases, .ncases = ncases, .lockorder = lockorder, .nlock = 0};
     int chosen;
-    if (n == 0) {
-        if (!block) {
-            chosen = -1;
+    if (need_locks()) {
+        chosen = select_ready_peek(&s, cand, g->m->p);
+        if (chosen >= 0)
             goto out;
-        }
-        block_forever("select (no cases)");
+        size_t n = 0;
+        for (size_t i = 0; i < ncases; i++)
+            if (cases[i].chan)
+                lockorder[n++] = (uint16_t)i;
+        if (n <= SELECT_STACK_CASES)
+            sort_lockorder(cases, lockorder, n);
+        else
+            qsort_r(lockorder, n, sizeof *lockorder, by_chan_address, cases);
+        s.nlock = n;
+        sellock(&s);
     }
-    sellock(&s);
-    chosen = select_ready(&s, pollorder, n);
+    size_t nchan;
+    chosen = select_ready(&s, cand, g->m->p, &nchan);
     if (chosen < 0) {
         if (!block) {
             selunlock(&s);
             goto out;
         }
+        if (nchan == 0)
+            block_forever("select (no cases)");
         chosen = select_block(&s, sgs);
     }
 out:

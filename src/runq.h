@@ -140,7 +140,7 @@ static inline gort_g *gort_runq_get(gort_p *p)
 }
 
 /* gort_ready's body (proc.c), inline for the channel hand-off path. */
-static inline void gort_ready_inline(gort_g *g, bool next)
+static inline __attribute__((always_inline)) void gort_ready_inline(gort_g *g, bool next)
 {
     gort_g *cur = gort_getg();
     if (unlikely(gort_trace_on))

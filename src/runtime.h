@@ -235,7 +235,9 @@ struct gort_sched {
     int32_t mcount;        /* [L] Ms made, m0 included */
     int32_t nmsys;         /* [L] Ms that never run Gs (sysmon) */
     int32_t nmspare;       /* [L] spare Ms made but not yet on the idle list */
-    int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded */
+    int32_t nmalive;       /* [L] Ms whose threads still run, m0 excluded,
+                            * and threads in gort_sched_hold */
+    bool ms_ended;         /* [L] m0 saw nmalive 0: the run is being freed */
     int32_t nmexited;      /* [L] Ms that left the scheduler for good while the
                             * runtime runs on (wired exits), m0 included */
     gort_note m0_wait;     /* m0 waits here for the other Ms to end */
@@ -402,6 +404,8 @@ GORT_INTERNAL void gort_acquirep(gort_m *m, gort_p *p);
 GORT_INTERNAL gort_p *gort_releasep(gort_m *m);
 GORT_INTERNAL void gort_handoffp(gort_p *p);
 GORT_INTERNAL void gort_spare_m(int32_t want);
+GORT_INTERNAL bool gort_sched_hold(void);
+GORT_INTERNAL void gort_sched_release(void);
 GORT_INTERNAL gort_p *gort_pidle_get(void);
 GORT_INTERNAL void gort_checkdead_locked(void);
 GORT_INTERNAL void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lock);

@@ -318,6 +318,34 @@ void gort_spare_m(int32_t want)
         gort_newm(false, NULL, false);   /* a failure has been counted and undone */
 }
 
+/* A thread that is not one of this run's Ms (gort_stop's caller, a
+ * foreign thread giving its extra M back, a host thread in
+ * gort_host_serve) may make a G runnable and then hand a P on, wake an M
+ * or make one.  An M already awake can run that G meanwhile, and if that
+ * ends the run, m0 frees every M and P (allp, the idle lists' Ps) as soon
+ * as nmalive is 0: the thread would then hand out a P from freed memory
+ * to a thread that starts after the end.  So such a thread counts as
+ * alive while it touches the scheduler.  false: too late, the run is
+ * being freed and nothing of it may be touched. */
+bool gort_sched_hold(void)
+{
+    gort_rtlock_lock(&gort_sched.lock);
+    bool ok = !gort_sched.ms_ended;
+    if (ok)
+        gort_sched.nmalive++;
+    gort_rtlock_unlock(&gort_sched.lock);
+    return ok;
+}
+
+void gort_sched_release(void)
+{
+    gort_rtlock_lock(&gort_sched.lock);
+    bool last = --gort_sched.nmalive == 0;
+    gort_rtlock_unlock(&gort_sched.lock);
+    if (last)
+        gort_note_wakeup(&gort_sched.m0_wait);
+}
+
 /* Deadlock check, with sched.lock held, as an M goes idle: if no M is
  * left running Gs, nothing can make one runnable again. */
 void gort_checkdead_locked(void)
@@ -492,7 +520,10 @@ static gort_g *findrunnable(gort_m *m)
         if (m->spinning) {
             m->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
-            if (any_p_has_work()) {
+            /* The global queue too: a thread without a P (gort_stop,
+             * gort_host_serve) queues there, and its gort_wakep, seeing
+             * this M still spinning, woke nobody. */
+            if (any_p_has_work() || atomic_load(&gort_sched.gq_len) > 0) {
                 gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
                 gort_rtlock_unlock(&gort_sched.lock);
@@ -651,6 +682,8 @@ void gort_mstart(void)
         gort_note_clear(&gort_sched.m0_wait);
         gort_rtlock_lock(&gort_sched.lock);
         int32_t alive = gort_sched.nmalive;
+        if (alive == 0)
+            gort_sched.ms_ended = true;   /* no gort_sched_hold from now on */
         for (gort_m *om = gort_sched.allm; om; om = om->alllink)
             if (om != &gort_m0)
                 gort_note_wakeup(&om->park);

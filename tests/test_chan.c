@@ -16,7 +16,8 @@
  *   - cross-P stress: 16 senders x 16 receivers, 200,000 distinct values,
  *     every value delivered exactly once, at 2 and 4 Ps;
  *   - select: up to 100 (and 65536) cases, non-blocking, uniform choice
- *     (chi-square), the same channel in several cases, no lock-order
+ *     (chi-square), a claimed select's leftover waiter taken for a ready
+ *     case, the same channel in several cases, no lock-order
  *     deadlock across Ps, a timer channel as the timeout case;
  *   - misuse: each fatal error in a forked child, exit status 2 and the
  *     exact message; the deadlock report for a NULL channel;
@@ -1713,6 +1714,94 @@ Test(chan, select_choice_is_uniform_default_p)
     ASSERT_NO_FAILURES();
     uniform_check("default P");
 }
+
+/* ---- a stale select waiter is not a ready case ------------------------------ */
+
+/* A select blocked on c1 and c2 is woken through c1: until it runs again,
+ * its sudog still heads c2's receive queue, claimed.  A select with a send
+ * on c2 must not take that for a receiver: the case only looks ready (the
+ * choice drawn among the cases that look ready must then fall back to the
+ * others, and stay uniform among those), and alone it is not ready at
+ * all.  The selector sits in its P's runnext meanwhile; at one P nothing
+ * else runs until main lets it. */
+#define STALE_N 4000
+
+static gort_chan *stale_c1, *stale_c2, *stale_done;
+static long stale_counts[2];
+
+static void stale_selector(void *arg)
+{
+    (void)arg;
+    int64_t v = 0;
+    gort_select_case cs[2] = {
+        {.chan = stale_c1, .dir = GORT_SELECT_RECV, .elem = &v},
+        {.chan = stale_c2, .dir = GORT_SELECT_RECV, .elem = &v},
+    };
+    int i = gort_select(cs, 2, true);
+    CHECK(i == 0 && cs[0].ok && v == 42, "selector woke on case %d with %lld", i, (long long)v);
+    gort_chan_send(stale_done, NULL);
+}
+
+/* One round: a fresh selector, woken through c1 and left unrun, then
+ * the select over {send c2, recv b0, recv b1} (a dequeue drops the
+ * claimed waiter it meets, so every round needs a new one).  alone: the
+ * send on c2 by itself, which must find nothing ready. */
+static void stale_round(gort_chan **b, int64_t *in, bool alone)
+{
+    int64_t x = 7, v42 = 42;
+    gort_go(stale_selector, NULL);   /* runs first, blocks in its select */
+    CHECKR(gort_chan_try_send(stale_c1, &v42) == 1, "the selector was not waiting on c1");
+    if (alone) {
+        gort_select_case cs[1] = {{.chan = stale_c2, .dir = GORT_SELECT_SEND, .elem = &x}};
+        CHECK(gort_select(cs, 1, false) == -1, "a claimed select took a send on c2");
+    } else {
+        gort_select_case cs[3] = {
+            {.chan = stale_c2, .dir = GORT_SELECT_SEND, .elem = &x},
+            {.chan = b[0], .dir = GORT_SELECT_RECV, .elem = &in[0]},
+            {.chan = b[1], .dir = GORT_SELECT_RECV, .elem = &in[1]},
+        };
+        int got = gort_select(cs, 3, false);
+        CHECKR(got == 1 || got == 2, "select returned %d (0: sent to a claimed select)", got);
+        stale_counts[got - 1]++;
+        CHECKR(in[got - 1] == got - 1, "received %lld", (long long)in[got - 1]);
+        gort_chan_send(b[got - 1], &in[got - 1]);
+    }
+    gort_chan_recv(stale_done, NULL);
+}
+
+static void stale_main(void *arg)
+{
+    (void)arg;
+    stale_c1 = gort_chan_new(8, 0);
+    stale_c2 = gort_chan_new(8, 0);
+    stale_done = gort_chan_new(0, 0);
+    gort_chan *b[2] = {gort_chan_new(8, 1), gort_chan_new(8, 1)};
+    int64_t in[2] = {0, 1};
+    for (int i = 0; i < 2; i++)
+        gort_chan_send(b[i], &in[i]);
+    stale_round(b, in, true);
+    for (int n = 0; n < STALE_N; n++)
+        stale_round(b, in, false);
+    gort_chan_release(stale_c1);
+    gort_chan_release(stale_c2);
+    gort_chan_release(stale_done);
+    gort_chan_release(b[0]);
+    gort_chan_release(b[1]);
+}
+
+static void stale_run(int p)
+{
+    procs(p);
+    stale_counts[0] = stale_counts[1] = 0;
+    cr_assert_eq(run_main(stale_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    double x2, pv = uniform_pvalue(stale_counts, 2, &x2);
+    cr_assert_gt(pv, P_REJECT, "ready cases chosen %ld / %ld times, chi2 %.2f, p %g",
+                 stale_counts[0], stale_counts[1], x2, pv);
+}
+
+Test(chan, stale_select_waiter_is_not_a_ready_case_one_p) { stale_run(1); }
+Test(chan, stale_select_waiter_is_not_a_ready_case_default_p) { stale_run(0); }
 
 /* ---- the same channel in several cases ----------------------------------- */
 

@@ -34,6 +34,7 @@
 #include <ffi.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1734,6 +1735,92 @@ Test(ffi, library_mode_100_cycles_do_not_leak, .timeout = 120)
                 "%d threads", maps_count(), maps_base, rss_kib(), rss_base, count_tasks());
     cr_assert_eq(atomic_load(&cycle_sum), 100 * (1 + 2 + 3 + 4));
     cr_assert_eq(atomic_load(&add_calls), 100 * 3);
+}
+
+/* Threads that are none of the runtime's Ms may touch the scheduler while
+ * gort_stop ends the run: gort_stop's own thread, which makes the main
+ * goroutine runnable and then wakes an M for it, and a foreign thread
+ * exiting, whose extra M hands its P on.  An M already awake could run the
+ * main goroutine and end the run in between -- m0 frees every M and P once
+ * the Ms are gone -- and they then took a P out of the freed allp, and the
+ * wake-up started a thread on it that ran after the end ("acquirep:
+ * P<garbage> held by M<garbage>", heap corruption, or the next run's
+ * scheduler state overwritten).  Each cycle here makes that likely: this
+ * thread's callback keeps a P in its foreign call, so the exits of the
+ * fresh threads that call back hand theirs to spinning Ms, which may still
+ * be looking for work when gort_stop queues the main goroutine; some of
+ * those threads exit during gort_stop; and gort_stop runs on a SCHED_IDLE
+ * thread, on the one CPU the whole process is pinned to, so that any
+ * runtime thread that wakes preempts it. */
+#define STOP_LINGERERS 2
+
+static atomic_int lingerers_called;
+
+static void *lingering_thread(void *arg)
+{
+    CHECK(cb_add(100, 1) == 101);
+    atomic_fetch_add(&lingerers_called, 1);
+    usleep((useconds_t)(uintptr_t)arg);   /* exits (dropm) during gort_stop, or not */
+    return NULL;
+}
+
+static void *stop_thread(void *arg)
+{
+    *(int *)arg = gort_stop(GORT_SECOND);
+    return NULL;
+}
+
+Test(ffi, library_mode_stop_races_threads_outside_the_runtime)
+{
+    prep_cif_ii_i();
+    cb_add = (fn_ii_i)gort_callback_new(&cif_ii_i, add_handler, NULL);
+    cr_assert_not_null(cb_add);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof one, &one);   /* inherited by every thread made below */
+    int tasks0 = count_tasks();
+    pthread_attr_t idle;
+    struct sched_param sp = {0};
+    pthread_attr_init(&idle);
+    pthread_attr_setinheritsched(&idle, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&idle, SCHED_IDLE);
+    pthread_attr_setschedparam(&idle, &sp);
+    gort_config cfg = {.maxprocs = 2};
+    unsigned seed = 1;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int cycle = 0;
+    /* 5000 cycles take 2-3 s here; slower builds (ASan) get the time cap. */
+    do {
+        cr_assert_eq(gort_start(&cfg), 0, "cycle %d", cycle);
+        cr_assert_eq(cb_add(cycle, 1), cycle + 1);
+        pthread_t lt[STOP_LINGERERS], th;
+        cr_assert_eq(pthread_create(&th, NULL, cycle_thread, NULL), 0);
+        cr_assert_eq(pthread_join(th, NULL), 0);
+        atomic_store(&lingerers_called, 0);
+        for (int i = 0; i < STOP_LINGERERS; i++)
+            cr_assert_eq(pthread_create(&lt[i], NULL, lingering_thread,
+                                        (void *)(uintptr_t)(rand_r(&seed) % 50)), 0);
+        while (atomic_load(&lingerers_called) < STOP_LINGERERS)
+            sched_yield();   /* no callback may be on its way when gort_stop starts */
+        int rc = -1;
+        if (pthread_create(&th, &idle, stop_thread, &rc) != 0)   /* no SCHED_IDLE here */
+            cr_assert_eq(pthread_create(&th, NULL, stop_thread, &rc), 0);
+        cr_assert_eq(pthread_join(th, NULL), 0);
+        for (int i = 0; i < STOP_LINGERERS; i++)
+            cr_assert_eq(pthread_join(lt[i], NULL), 0);
+        cr_assert_eq(rc, 0, "cycle %d: gort_stop", cycle);
+        cycle++;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (cycle < 5000 && t.tv_sec - t0.tv_sec < 4);
+    pthread_attr_destroy(&idle);
+    ASSERT_NO_FAILURES();
+    cr_assert_eq(atomic_load(&add_calls), (2L + STOP_LINGERERS) * cycle);
+    /* A thread started for a run that had ended would still be here. */
+    int tasks = settle_tasks(tasks0);
+    cr_assert_eq(tasks, tasks0, "%d threads after %d cycles, %d before", tasks, cycle, tasks0);
+    cr_log_info("%d start/stop cycles", cycle);
 }
 
 /* ---- misuse -------------------------------------------------------------- */
