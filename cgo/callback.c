@@ -222,7 +222,7 @@ static gort_g *needm(void)
     m->altstack = NULL;
     if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE))
         gort_minit_altstack(m);
-    m->curg = g;
+    GORT_POKE(m->curg, g);
     g->in_cgo = GORT_CGO_CALL;
     g->cgo_sp = (g->stack_hi - 64) & ~(uintptr_t)15;
     atomic_store(&g->status, GORT_G_CCALL);

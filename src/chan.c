@@ -251,7 +251,7 @@ static inline void buf_put(gort_chan *c, const void *elem)
     copy_elem(c, slot(c, c->sendx), elem);
     if (++c->sendx == c->cap)
         c->sendx = 0;
-    c->count++;
+    __atomic_store_n(&c->count, c->count + 1, __ATOMIC_RELAXED);   /* gort_chan_len reads it unlocked */
 }
 
 static inline void buf_take(gort_chan *c, void *elem)
@@ -259,7 +259,7 @@ static inline void buf_take(gort_chan *c, void *elem)
     copy_elem(c, elem, slot(c, c->recvx));
     if (++c->recvx == c->cap)
         c->recvx = 0;
-    c->count--;
+    __atomic_store_n(&c->count, c->count - 1, __ATOMIC_RELAXED);   /* as in buf_put */
 }
 
 /* Every channel call is a point where the goroutine honours a preemption

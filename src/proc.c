@@ -122,7 +122,7 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
         gort_note_clear(&m->park);   /* before anyone can wake the M for g */
     next->m = m;
     atomic_store_explicit(&next->status, GORT_G_RUNNING, memory_order_relaxed);
-    m->curg = next;
+    GORT_POKE(m->curg, next);   /* (sysmon peeks) */
     g->saved_errno = *m->errno_ptr;
     gort_setg(next);
     gort_san_switch_start(g, next, action == GORT_PREV_DEAD);
@@ -133,6 +133,7 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
 void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
 {
     hand_over(g, next, action);
+    gort_san_fiber_switch(next);   /* (gort_yield: in switch.S) */
     gort_ctx_switch(&g->sp, next->sp);
 }
 
@@ -233,7 +234,7 @@ void gort_preempt_check_slow(gort_g *g)
 
 /* ---- goroutine life ---------------------------------------------------- */
 
-static noreturn void goexit(gort_g *g)
+static noreturn GORT_SAN_OWN_FRAME void goexit(gort_g *g)
 {
     gort_m *m = g->m;
     gort_g *next = NULL;
@@ -256,11 +257,16 @@ static noreturn void goexit(gort_g *g)
     }
     if (!next)
         next = m->g0;
-    gort_switch_to(g, next, GORT_PREV_DEAD);
+    /* gort_switch_to, with TSan's shadow frame of goexit popped first
+     * (sanitizer.h: the fiber stays with the stack). */
+    hand_over(g, next, GORT_PREV_DEAD);
+    gort_san_fiber_exit();
+    gort_san_fiber_switch(next);
+    gort_ctx_switch(&g->sp, next->sp);
     gort_throw("dead goroutine %lld was switched back in", (long long)g->id);
 }
 
-void gort_goroutine_main(gort_g *g)
+GORT_SAN_NOINSTR void gort_goroutine_main(gort_g *g)
 {
     g->fn(g->arg);
     goexit(g);
@@ -280,7 +286,7 @@ static int64_t new_goid(gort_p *p)
  * fields) or recycled from a dead G: everything else starts over. */
 void gort_g_reset(gort_g *g, int64_t id)
 {
-    g->id = id;
+    GORT_POKE(g->id, id);   /* sysmon may be peeking at a G that was on this stack */
     g->m = NULL;
     g->schedlink = NULL;
     g->saved_errno = 0;
@@ -302,6 +308,7 @@ static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
         return NULL;
     gort_san_stack_reuse(g);
     gort_g_reset(g, id);
+    gort_san_g_start(g);
     g->fn = fn;
     g->arg = arg;
     g_prepare(g);
@@ -474,7 +481,7 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
     for (;;) {
         gort_note_sleep(&m->park);
         gort_note_clear(&m->park);
-        if (m->nextp || atomic_load(&gort_sched.stopping))
+        if (GORT_PEEK(m->nextp) || atomic_load(&gort_sched.stopping))
             break;
     }
     gort_rtlock_lock(&gort_sched.lock);
@@ -483,12 +490,13 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
         gort_sched.nmidlelocked--;
     }
     gort_rtlock_unlock(&gort_sched.lock);
-    if (m->nextp) {
-        gort_acquirep(m, m->nextp);
-        m->nextp = NULL;
-    }
+    /* Taken, not read and cleared: woken by the end, a hand-over may
+     * still be on its way. */
+    gort_p *np = __atomic_exchange_n(&m->nextp, NULL, __ATOMIC_ACQUIRE);
+    if (np)
+        gort_acquirep(m, np);
     atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
-    m->curg = g;
+    GORT_POKE(m->curg, g);
     if (unlikely(gort_trace_on) && m->p) {
         gort_trace_event(GORT_EV_GO_START, g->id, g->trace_flow);
         g->trace_flow = 0;

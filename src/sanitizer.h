@@ -1,5 +1,5 @@
 /*
- * sanitizer.h - telling ASan and valgrind about goroutine stacks.
+ * sanitizer.h - telling ASan, TSan and valgrind about goroutine stacks.
  *
  * ASan keeps a notion of "the current stack" per thread; a goroutine
  * switch moves the thread to another stack behind its back.  With
@@ -8,10 +8,28 @@
  * about to run on (NULL save slot when the leaving goroutine is dead), and
  * the arriving side finishes it with __sanitizer_finish_switch_fiber
  * (gort_switch_in).  A recycled stack is unpoisoned whole: frames of the
- * goroutine that died on it were never unwound.  With --enable-valgrind
- * each stack is registered when carved, so valgrind treats jumps between
- * them as stack switches rather than huge frames.  In a normal build every
- * hook here is an empty inline function.
+ * goroutine that died on it were never unwound.
+ *
+ * TSan (--enable-sanitizer=thread) keeps a vector clock and a shadow call
+ * stack per thread; a goroutine is its own TSan "fiber" with both.  The
+ * fiber belongs to the goroutine's stack: made when a goroutine first
+ * starts on the stack, kept while the stack is recycled (the next
+ * goroutine on it starts from the clock of the last, which the stack's
+ * reuse implies anyway), unmade when the stack's memory goes back to the
+ * kernel or the runtime ends.  Every M's g0 is the thread's own fiber.  The leaving side switches TSan to the next G's
+ * fiber immediately before the asm switch -- nothing instrumented may run
+ * in between, or its function-exit would pop the wrong shadow stack, so
+ * gort_san_fiber_switch is always inlined into gort_switch_to and the asm
+ * gort_yield makes the call itself.  A switch is a release by the leaving
+ * fiber and an acquire by the arriving one: a G that moves between Ms
+ * carries what it knew.  Everything else gort synchronises through is a
+ * C11 atomic, which TSan models, or is annotated where it happens
+ * (gort_san_release / gort_san_acquire).
+ *
+ * With --enable-valgrind each stack is registered when carved, so valgrind
+ * treats jumps between them as stack switches rather than huge frames.
+ *
+ * In a normal build every hook here is an empty inline function.
  */
 #ifndef GORT_SANITIZER_H
 #define GORT_SANITIZER_H
@@ -49,6 +67,113 @@ static inline void gort_san_switch_finish(gort_g *g)
 static inline void gort_san_stack_reuse(gort_g *g)
 {
     (void)g;
+}
+#endif
+
+#ifdef GORT_TSAN
+#include <stdio.h>
+#include <sanitizer/tsan_interface.h>
+
+/* A goroutine's fiber outlives it (below), so a dead goroutine must leave
+ * the fiber's shadow call stack as it found it, empty: its bottom frame
+ * (gort_goroutine_main, which only calls) is not instrumented at all
+ * (GORT_SAN_NOINSTR), and goexit, kept out of line (GORT_SAN_OWN_FRAME)
+ * so that its own atomics stay visible, pops its frame by hand before
+ * the last switch (gort_san_fiber_exit). */
+#if defined(__has_attribute) && __has_attribute(disable_sanitizer_instrumentation)
+#define GORT_SAN_NOINSTR __attribute__((disable_sanitizer_instrumentation))
+#else
+#define GORT_SAN_NOINSTR __attribute__((no_sanitize_thread))
+#endif
+#define GORT_SAN_OWN_FRAME __attribute__((noinline))
+/* __tsan_func_exit: the instrumentation's own function-exit hook (gcc
+ * knows it as a builtin). */
+#if defined(__clang__)
+void __tsan_func_exit(void);
+#define GORT_TSAN_FUNC_EXIT() __tsan_func_exit()
+#else
+#define GORT_TSAN_FUNC_EXIT() __builtin___tsan_func_exit(0)
+#endif
+static inline __attribute__((always_inline)) void gort_san_fiber_exit(void)
+{
+    GORT_TSAN_FUNC_EXIT();
+}
+
+/* newproc: g's stack keeps its fiber from one goroutine to the next (a
+ * fiber costs TSan system calls to make and unmake); a fresh stack gets
+ * one.  The first switch to g is the creator's release to it. */
+static inline void gort_san_g_start(gort_g *g)
+{
+    char name[32];
+    if (!g->tsan_fiber)
+        g->tsan_fiber = __tsan_create_fiber(0);
+    snprintf(name, sizeof name, "goroutine %lld", (long long)g->id);
+    __tsan_set_fiber_name(g->tsan_fiber, name);
+}
+
+/* The stack's memory goes back to the kernel (its descriptor with it), or
+ * the runtime ends: never the current fiber. */
+static inline void gort_san_stack_drop(gort_g *g)
+{
+    if (g->tsan_fiber) {
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = NULL;
+    }
+}
+
+/* On the M's own thread, before its g0 is ever switched away from. */
+static inline void gort_san_m_init(gort_m *m)
+{
+    m->g0->tsan_fiber = __tsan_get_current_fiber();
+}
+
+/* Immediately before gort_ctx_switch to `to`: always inlined, so that no
+ * function of ours is entered on one fiber and left on the other. */
+static inline __attribute__((always_inline)) void gort_san_fiber_switch(gort_g *to)
+{
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+}
+
+/* Happens-before edges through channels TSan cannot see (a system call,
+ * a protocol of relaxed accesses): release on the publishing side,
+ * acquire on the side that saw the publication, on the same address. */
+static inline void gort_san_release(void *addr)
+{
+    __tsan_release(addr);
+}
+static inline void gort_san_acquire(void *addr)
+{
+    __tsan_acquire(addr);
+}
+#else
+#define GORT_SAN_NOINSTR
+#define GORT_SAN_OWN_FRAME
+static inline void gort_san_fiber_exit(void)
+{
+}
+static inline void gort_san_g_start(gort_g *g)
+{
+    (void)g;
+}
+static inline void gort_san_stack_drop(gort_g *g)
+{
+    (void)g;
+}
+static inline void gort_san_m_init(gort_m *m)
+{
+    (void)m;
+}
+static inline void gort_san_fiber_switch(gort_g *to)
+{
+    (void)to;
+}
+static inline void gort_san_release(void *addr)
+{
+    (void)addr;
+}
+static inline void gort_san_acquire(void *addr)
+{
+    (void)addr;
 }
 #endif
 

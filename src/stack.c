@@ -327,6 +327,7 @@ static void release_to_kernel(struct stack_class *c, gort_g *g)
         c->cold = v;
         c->capcold = cap;
     }
+    gort_san_stack_drop(g);   /* TSan: the fiber is in the descriptor about to go */
     madvise(slot_base(s, idx) + page(), c->usable, MADV_DONTNEED);
     s->state[idx] = SLOT_COLD;
     c->cold[c->ncold++] = (struct cold_slot){s, idx};
@@ -391,6 +392,11 @@ void gort_stack_release_all(void)
         gort_slab *s = c->slabs;
         while (s) {
             gort_slab *sn = s->next;
+#ifdef GORT_TSAN
+            for (uint32_t i = 0; i < s->nused; i++)   /* the stacks' fibers (sanitizer.h) */
+                if (s->state[i] == SLOT_INUSE || s->state[i] == SLOT_HOT)
+                    gort_san_stack_drop(slot_g(s, i));
+#endif
             gort_sysunmap(s->base, s->len);
             free(s);
             s = sn;

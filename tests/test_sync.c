@@ -35,7 +35,7 @@ TestSuite(sync, .timeout = 30);
 /* ---- mutex: mutual exclusion ------------------------------------------ */
 
 #define STRESS_G 200
-#define STRESS_N 10000
+#define STRESS_N TSAN_LESS(10000, 500)   /* 2M lock/unlock pairs: hours under TSan */
 
 static gort_mutex stress_mu = GORT_MUTEX_INIT;
 static gort_waitgroup stress_wg;
@@ -392,7 +392,7 @@ Test(sync, rwmutex_writer_not_starved_default_procs)
 
 /* ---- wait group -------------------------------------------------------- */
 
-#define WG_MANY 10000
+#define WG_MANY TSAN_LESS(10000, 4000)   /* all alive at once: TSan's fiber limit */
 
 static gort_waitgroup wg_gate, wg_all;
 static atomic_int wg_finished;
@@ -895,7 +895,7 @@ Test(sync, sema_shared_bucket_p1)
  * (on a stack that is freed) must not be found by run 2, which parks and
  * wakes on the same address. */
 static gort_mutex restart_mu;
-static int restart_got;
+static atomic_int restart_got;   /* run 2's main polls it without the mutex */
 
 static void restart_blocker(void *arg)
 {

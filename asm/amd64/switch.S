@@ -57,6 +57,7 @@
  *   gort_gostart_pc is there for unwinders, which look up the caller's
  *   frame at "return address - 1": that byte must lie inside this FDE.
  */
+#include "config.h"
 #include "layout.h"
 
 /* Push the callee-saved state; leaves %rsp at the context (16-aligned). */
@@ -146,6 +147,17 @@ gort_yield:
 	call	gort_yield_prepare	/* next context, or NULL: keep running */
 	testq	%rax, %rax
 	jz	.Lstay
+#ifdef GORT_TSAN
+	/* TSan moves to the fiber of the G just handed the M (tls g), here
+	 * and not in C: see sanitizer.h.  r12 is saved in our context. */
+	movq	%rax, %r12
+	movq	gort_tls_g@gottpoff(%rip), %rax
+	movq	%fs:(%rax), %rax
+	movq	GORT_G_TSAN_FIBER(%rax), %rdi
+	xorl	%esi, %esi
+	call	__tsan_switch_to_fiber@PLT
+	movq	%r12, %rax
+#endif
 	movq	%rax, %rsp
 	jmp	gort_switch_tail_jmp
 .Lstay:
