@@ -466,7 +466,10 @@ static gort_g *findrunnable(gort_m *m)
         if (m->spinning) {
             m->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
-            if (any_p_has_work()) {
+            /* The global queue too: a thread without a P (gort_stop, a
+             * host thread, a G back from C) that queued a G there after
+             * our look under the lock saw us spinning, and woke nobody. */
+            if (any_p_has_work() || atomic_load(&gort_sched.gq_len) > 0) {
                 gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
                 gort_rtlock_unlock(&gort_sched.lock);
