@@ -42,6 +42,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#include "sanitizer.h"
 
 #define RT_NONE GORT_RT_NONE
 #define RT_STARTING GORT_RT_STARTING
@@ -317,6 +318,9 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     m->cgo_top = ((uintptr_t)__builtin_frame_address(0) - 512) & ~(uintptr_t)15;
 
     GORT_TRACE(GORT_EV_CALLBACK_BEGIN, g->id, 0);
+    /* valgrind: the goroutine's stack below where it left for C is
+     * usable again (it saw that stack's SP rise, not this move back). */
+    gort_vg_stack_usable(g->stack_lo, (gsp - 128) & ~(uintptr_t)15);
     gort_asmcgocall(fn, arg, (gsp - 128) & ~(uintptr_t)15, NULL);
     GORT_TRACE(GORT_EV_CALLBACK_END, g->id, 0);
 

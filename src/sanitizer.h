@@ -180,13 +180,19 @@ static inline void gort_san_acquire(void *addr)
 #ifdef GORT_VALGRIND
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
+/* The id is valgrind's plus one: 0 means "not registered". */
 static inline unsigned gort_vg_stack_register(uintptr_t lo, uintptr_t hi)
 {
-    return VALGRIND_STACK_REGISTER(lo, hi);
+    return VALGRIND_STACK_REGISTER(lo, hi) + 1;
 }
+/* A registration must not outlive its stack: memcheck takes a move of the
+ * SP into a registered range for a stack switch, and then leaves the new
+ * frames unaddressable (seen: the main thread's stack below gort_main's
+ * frame, registered as m0's g0, after gort_main returned). */
 static inline void gort_vg_stack_deregister(unsigned id)
 {
-    VALGRIND_STACK_DEREGISTER(id);
+    if (id)
+        VALGRIND_STACK_DEREGISTER(id - 1);
 }
 /* Memcheck marks what lies below a stack pointer as inaccessible; when a
  * foreign call moves the SP back onto the system stack it does not see a

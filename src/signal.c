@@ -158,6 +158,8 @@ void gort_minit_altstack(gort_m *m)
 
 void gort_mfini(gort_m *m)
 {
+    gort_vg_stack_deregister(m->g0->vg_stack);
+    m->g0->vg_stack = 0;
     if (!m->altstack)
         return;
     if (m == &gort_m0 && !(old_altstack.ss_flags & SS_DISABLE) && old_altstack.ss_sp) {

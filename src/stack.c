@@ -392,10 +392,15 @@ void gort_stack_release_all(void)
         gort_slab *s = c->slabs;
         while (s) {
             gort_slab *sn = s->next;
-#ifdef GORT_TSAN
-            for (uint32_t i = 0; i < s->nused; i++)   /* the stacks' fibers (sanitizer.h) */
-                if (s->state[i] == SLOT_INUSE || s->state[i] == SLOT_HOT)
+#if defined(GORT_TSAN) || defined(GORT_VALGRIND)
+            /* The stacks' TSan fibers and valgrind registrations (a cold
+             * stack's descriptor was zeroed: its fiber went then, and its
+             * valgrind registration is left). */
+            for (uint32_t i = 0; i < s->nused; i++)
+                if (s->state[i] == SLOT_INUSE || s->state[i] == SLOT_HOT) {
                     gort_san_stack_drop(slot_g(s, i));
+                    gort_vg_stack_deregister(slot_g(s, i)->vg_stack);
+                }
 #endif
             gort_sysunmap(s->base, s->len);
             free(s);
