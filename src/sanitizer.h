@@ -16,18 +16,23 @@
  * starts on the stack, kept while the stack is recycled (the next
  * goroutine on it starts from the clock of the last, which the stack's
  * reuse implies anyway), unmade when the stack's memory goes back to the
- * kernel or the runtime ends.  Every M's g0 is the thread's own fiber.  The leaving side switches TSan to the next G's
- * fiber immediately before the asm switch -- nothing instrumented may run
- * in between, or its function-exit would pop the wrong shadow stack, so
- * gort_san_fiber_switch is always inlined into gort_switch_to and the asm
- * gort_yield makes the call itself.  A switch is a release by the leaving
+ * kernel or the runtime ends.  Every M's g0 is the thread's own fiber.
+ * The leaving side switches TSan to the next G's fiber immediately before
+ * the asm switch -- nothing instrumented may run in between, or its
+ * function-exit would pop the wrong shadow stack, so gort_san_fiber_switch
+ * is always inlined into gort_switch_to and the asm gort_yield makes the
+ * call itself.  A switch is a release by the leaving
  * fiber and an acquire by the arriving one: a G that moves between Ms
- * carries what it knew.  Everything else gort synchronises through is a
- * C11 atomic, which TSan models, or is annotated where it happens
- * (gort_san_release / gort_san_acquire).
+ * carries what it knew.  Everything else gort synchronises through --
+ * the futex locks and notes (lock.c), the run queues, the foreign-call
+ * hand-shake with sysmon -- is C11 atomics with release/acquire where
+ * data is handed over, which TSan models: no __tsan_acquire/release is
+ * needed.
  *
- * With --enable-valgrind each stack is registered when carved, so valgrind
- * treats jumps between them as stack switches rather than huge frames.
+ * With --enable-valgrind each stack is registered when carved (and each
+ * M's system stack when the M starts), so valgrind treats jumps between
+ * them as stack switches rather than huge frames; the registrations end
+ * with the stacks.
  *
  * In a normal build every hook here is an empty inline function.
  */
@@ -133,18 +138,6 @@ static inline __attribute__((always_inline)) void gort_san_fiber_switch(gort_g *
 {
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 }
-
-/* Happens-before edges through channels TSan cannot see (a system call,
- * a protocol of relaxed accesses): release on the publishing side,
- * acquire on the side that saw the publication, on the same address. */
-static inline void gort_san_release(void *addr)
-{
-    __tsan_release(addr);
-}
-static inline void gort_san_acquire(void *addr)
-{
-    __tsan_acquire(addr);
-}
 #else
 #define GORT_SAN_NOINSTR
 #define GORT_SAN_OWN_FRAME
@@ -166,14 +159,6 @@ static inline void gort_san_m_init(gort_m *m)
 static inline void gort_san_fiber_switch(gort_g *to)
 {
     (void)to;
-}
-static inline void gort_san_release(void *addr)
-{
-    (void)addr;
-}
-static inline void gort_san_acquire(void *addr)
-{
-    (void)addr;
 }
 #endif
 
