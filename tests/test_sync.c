@@ -660,6 +660,17 @@ Test(sync, cond_broadcast_rounds)
     cr_assert_eq(bc_gen, BC_ROUNDS);
 }
 
+/* The FIFO tests check the order in which goroutines that queued up one
+ * by one are woken.  A preemption request is a yield at the next
+ * checkpoint -- inside the lock or acquire a goroutine was about to queue
+ * with -- and lets the next one queue first: a slow machine (or TSan)
+ * that stretches the spawning loop past sysmon's 10 ms does exactly that
+ * (seen under TSan: "acquirer #57 was 58").  So no preemption here. */
+static void no_preemption(void)
+{
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
+}
+
 /* Signal wakes in FIFO (ticket) order. */
 static gort_mutex fifo_mu;
 static gort_cond fifo_c = GORT_COND_INIT(&fifo_mu);
@@ -690,7 +701,7 @@ static void cond_fifo_main(void *arg)
     }
 }
 
-Test(sync, cond_signal_fifo_p1)
+Test(sync, cond_signal_fifo_p1, .init = no_preemption)
 {
     cr_assert_eq(sync_run(1, cond_fifo_main, NULL), 0);
     cr_assert_eq(fifo_n, 10);
@@ -783,7 +794,7 @@ static void sem_fifo_main(void *arg)
     gort_waitgroup_wait(&fifo_wg);
 }
 
-Test(sync, sema_fifo_p1)
+Test(sync, sema_fifo_p1, .init = no_preemption)
 {
     cr_assert_eq(sync_run(1, sem_fifo_main, NULL), 0);
     ASSERT_NO_FAILURES();
