@@ -31,8 +31,8 @@
  *
  * With --enable-valgrind each stack is registered when carved (and each
  * M's system stack when the M starts), so valgrind treats jumps between
- * them as stack switches rather than huge frames; the registrations end
- * with the stacks.
+ * them as stack switches rather than huge frames; m0's and the goroutine
+ * stacks' registrations end with the run (signal.c, stack.c).
  *
  * In a normal build every hook here is an empty inline function.
  */

@@ -158,8 +158,15 @@ void gort_minit_altstack(gort_m *m)
 
 void gort_mfini(gort_m *m)
 {
-    gort_vg_stack_deregister(m->g0->vg_stack);
-    m->g0->vg_stack = 0;
+    if (m == &gort_m0) {
+        /* valgrind: m0's system stack is the part of its thread's stack
+         * below gort_main's (gort_start's thread's) frame, which the
+         * thread goes on using when gort_main returns.  Other Ms' threads
+         * end here; deregistering the stack they still run on would make
+         * their last frames look like a stack switch. */
+        gort_vg_stack_deregister(m->g0->vg_stack);
+        m->g0->vg_stack = 0;
+    }
     if (!m->altstack)
         return;
     if (m == &gort_m0 && !(old_altstack.ss_flags & SS_DISABLE) && old_altstack.ss_sp) {
