@@ -23,6 +23,15 @@
  * left in runnext while its child computes is taken by an idle P (sysmon
  * notices the P has not switched and wakes one; see sysmon.c).
  *
+ * The fast path of a spawn and an exit: the child starts on its bare
+ * stack, called from gort_spawn_switch rather than resumed from a laid-out
+ * context; when it returns, goexit puts its default-size stack straight
+ * into the P's cache (only the M holding the P takes from it, and it takes
+ * nothing before the switch is done), hands the M over and returns the
+ * next context, which gort_gostart resumes.  A child that returns at once
+ * thus comes back to its parent through matched calls and returns, which
+ * the CPU predicts (switch.S).
+ *
  * Waking.  gort_ready puts a G on the caller's P: in runnext for a
  * hand-off (the waker is about to block: pingpong stays on one core and
  * no thread is woken), at the ring's tail otherwise, and then wakes an
@@ -49,6 +58,8 @@ gort_m gort_m0;
 __thread gort_g *gort_tls_g __attribute__((tls_model("initial-exec")));
 
 /* ---- switching --------------------------------------------------------- */
+
+static void run_own_timers(gort_p *p);
 
 static void finish_prev(gort_m *m, gort_g *prev, uint32_t action)
 {
@@ -93,7 +104,7 @@ void gort_switch_in(void)
     if (p && unlikely(--p->timer_countdown <= 0)) {
         p->timer_countdown = 61;
         if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) != 0)
-            gort_timers_run(p, gort_nanotime());
+            run_own_timers(p);
     }
 }
 
@@ -137,15 +148,47 @@ void gort_switch_to(gort_g *g, gort_g *next, uint32_t action)
     gort_ctx_switch(&g->sp, next->sp);
 }
 
-/* The next G this M may run without entering the scheduler loop, or NULL:
- * then it switches to g0, which looks further (or sleeps). */
-static inline gort_g *next_local(gort_m *m)
+/*
+ * Goroutines woken by timers go to the back of the ring, in deadline
+ * order.  But a chain of runnext hand-offs (a parent spawning child after
+ * child: each child runs at once and the parent waits in runnext) would
+ * keep them waiting there until sysmon ends its time slice, 10 ms later --
+ * 100,000 sleepers would hold 10,000 stacks alive instead of a few
+ * hundred.  So when this P's timers fire, its next pick rotates: the ring
+ * head runs and the runnext G moves to the back, behind what was woken.
+ * Without timers firing, runnext keeps its place (spawn trees stay
+ * depth-first).
+ */
+static gort_g *ring_before_runnext(gort_p *p)
 {
-    if (unlikely(m->lockedg != NULL))
+    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (!rn)
         return NULL;
-    gort_p *p = m->p;
-    uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
-    atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
+    gort_g *g = gort_ring_get(p);
+    if (!g)
+        return NULL;
+    /* A thief may take rn meanwhile; then there is nothing to move. */
+    if (atomic_compare_exchange_strong_explicit(&p->runnext, &rn, NULL, memory_order_acquire,
+                                                memory_order_relaxed))
+        gort_runq_put(p, rn);
+    return g;
+}
+
+/* This P's due timers, run by the M holding it; the next pick rotates
+ * (next_local) if any fired. */
+static void run_own_timers(gort_p *p)
+{
+    int64_t now = gort_nanotime();
+    if (atomic_load_explicit(&p->timer0_when, memory_order_relaxed) > now)
+        return;
+    gort_timers_run(p, now);
+    p->timers_fired = true;
+    p->fair_countdown = 1;
+}
+
+/* next_local's general case, after the caller bumped schedtick. */
+static __attribute__((noinline)) gort_g *next_pick(gort_p *p)
+{
     gort_g *next = NULL;
     if (unlikely(--p->fair_countdown <= 0)) {
         /* Not timers here: the G that is leaving may still hold the locks
@@ -156,6 +199,11 @@ static inline gort_g *next_local(gort_m *m)
             gort_rtlock_lock(&gort_sched.lock);
             next = gort_gq_get_locked(p);
             gort_rtlock_unlock(&gort_sched.lock);
+        }
+        if (p->timers_fired) {
+            p->timers_fired = false;
+            if (!next)
+                next = ring_before_runnext(p);
         }
     }
     if (!next) {
@@ -179,6 +227,37 @@ static inline gort_g *next_local(gort_m *m)
         return NULL;
     }
     return next;
+}
+
+/* The next G this M may run without entering the scheduler loop, or NULL:
+ * then it switches to g0, which looks further (or sleeps).  Inline, the
+ * common case of a spawn's exit and a channel hand-off: the G in runnext,
+ * which inherits the time slice, when the global queue is not due for a
+ * look; everything else is next_pick. */
+static inline gort_g *next_local(gort_m *m)
+{
+    if (unlikely(m->lockedg != NULL))
+        return NULL;
+    gort_p *p = m->p;
+    uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
+    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (rn && likely(p->fair_countdown > 1) && likely(rn->lockedm == NULL)) {
+        bool took;
+        if (gort_single_p()) {
+            atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+            took = true;
+        } else {
+            took = atomic_compare_exchange_strong_explicit(&p->runnext, &rn, NULL,
+                                                           memory_order_acquire,
+                                                           memory_order_relaxed);
+        }
+        if (likely(took)) {
+            p->fair_countdown--;
+            return rn;
+        }
+    }
+    return next_pick(p);
 }
 
 /* Lay out a first context on g's stack that resumes at gort_gostart_pc
@@ -234,13 +313,16 @@ void gort_preempt_check_slow(gort_g *g)
 
 /* ---- goroutine life ---------------------------------------------------- */
 
-static noreturn GORT_SAN_OWN_FRAME void goexit(gort_g *g)
+/* The G has returned from its function: hand the M to the next G and
+ * return that G's context, which gort_gostart (switch.S) resumes. */
+static void *goexit(gort_g *g)
 {
     gort_m *m = g->m;
+    gort_p *p = m->p;
     gort_g *next = NULL;
 
     atomic_store_explicit(&g->status, GORT_G_DEAD, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->p->nexit, 1, memory_order_relaxed);
+    gort_p_count(&p->nexit);
     if (unlikely(g->lockedm != NULL)) {
         /* Exiting while wired: the thread goes with it (m0 stays, since
          * it must return to gort_main's caller, but runs nothing more). */
@@ -257,19 +339,22 @@ static noreturn GORT_SAN_OWN_FRAME void goexit(gort_g *g)
     }
     if (!next)
         next = m->g0;
-    /* gort_switch_to, with TSan's shadow frame of goexit popped first
-     * (sanitizer.h: the fiber stays with the stack). */
+    /* A default-size stack goes to the P's cache now, though it is still
+     * being run on: only the M holding the P takes from that cache, and
+     * this M takes nothing before the switch is done.  That spares the
+     * next context the deferred free.  (Before hand_over: once that has
+     * told ASan about the switch, only the switch itself follows.) */
+    bool freed = gort_stack_free_exiting(p, g);
     hand_over(g, next, GORT_PREV_DEAD);
-    gort_san_fiber_exit();
-    gort_san_fiber_switch(next);
-    gort_ctx_switch(&g->sp, next->sp);
-    gort_throw("dead goroutine %lld was switched back in", (long long)g->id);
+    if (freed)
+        m->prev = NULL;
+    return next->sp;
 }
 
-GORT_SAN_NOINSTR void gort_goroutine_main(gort_g *g)
+void *gort_goroutine_main(gort_g *g)
 {
     g->fn(g->arg);
-    goexit(g);
+    return goexit(g);
 }
 
 static int64_t new_goid(gort_p *p)
@@ -311,16 +396,15 @@ static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
     gort_san_g_start(g);
     g->fn = fn;
     g->arg = arg;
-    g_prepare(g);
     if (p)
-        atomic_fetch_add_explicit(&p->nspawn, 1, memory_order_relaxed);
+        gort_p_count(&p->nspawn);
     return g;
 }
 
 int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
 {
     gort_g *g = gort_need_g("gort_go");
-    size_t size = (opts && opts->stack_size) ? opts->stack_size : gort_sched.stack_size;
+    size_t size = opts ? opts->stack_size : 0;   /* 0: the default size */
     int err = 0;
 
     if (fn == NULL || size > GORT_STACK_MAX)
@@ -334,12 +418,18 @@ int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
     GORT_TRACE(GORT_EV_GO_CREATE, g->id, id);
     if (unlikely(m->lockedg != NULL)) {
         /* A wired M runs only its G: the child goes to the queue. */
+        g_prepare(ng);
         gort_runq_put(m->p, ng);
         if (atomic_load_explicit(&gort_sched.npidle, memory_order_relaxed) > 0)
             gort_wakep();
         return id;
     }
-    gort_switch_to(g, ng, GORT_PREV_RUNNEXT);
+    /* The child starts on its bare stack, called rather than resumed:
+     * when it returns at once, its exit resumes us by the return path,
+     * which keeps the CPU's return prediction in step (switch.S). */
+    hand_over(g, ng, GORT_PREV_RUNNEXT);
+    gort_san_fiber_switch(ng);
+    gort_spawn_switch(&g->sp, ng);
     return id;
 }
 
@@ -536,9 +626,10 @@ void gort_newproc_main(void)
 {
     int err = 0;
     int64_t id = atomic_fetch_add(&gort_sched.goidgen, 1) + 1;
-    gort_g *g = newproc(NULL, id, main_trampoline, NULL, gort_sched.stack_size, &err);
+    gort_g *g = newproc(NULL, id, main_trampoline, NULL, 0, &err);
     if (!g)
         gort_throw("cannot create the main goroutine: %s", gort_strerror(err));
+    g_prepare(g);
     gort_sched.main_g = g;
     gort_gq_put(g);
 }

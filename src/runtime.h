@@ -16,10 +16,12 @@
  * blocks switches straight to the next runnable G (one context switch, no
  * scheduler frame in between).  Only when nothing is runnable does it
  * switch to g0, which then waits for work or ends the runtime.  A G that
- * exits cannot free the stack it is running on, and one that yields must
- * not become runnable elsewhere while its stack is still in use; so the
- * leaving G is recorded in m->prev with what to do with it, and the next
- * context to run on that M does it (gort_switch_in).
+ * exits cannot free the stack it is running on where another M could take
+ * it (its own P's stack cache is the exception: only this M uses it), and
+ * one that yields must not become runnable elsewhere while its stack is
+ * still in use; so the leaving G is recorded in m->prev with what to do
+ * with it, and the next context to run on that M does it
+ * (gort_switch_in).
  *
  * Invariants:
  *   - tls g (gort_getg) is the G whose stack the thread is on, or NULL on a
@@ -186,6 +188,7 @@ struct gort_p {
      * inheritTime).  sysmon preempts by it (sysmon.c). */
     _Atomic uint64_t slicetick;
     int32_t fair_countdown;      /* to the next look at the global queue */
+    bool timers_fired;           /* rotate at the next look (proc.c) */
     int32_t timer_countdown;     /* to the next look at this P's timers */
     /* sysmon's last look (sysmon.c) */
     uint64_t sysmon_tick;
@@ -203,12 +206,22 @@ struct gort_p {
     uint32_t rand;
     /* timers (timer.c) */
     gort_rtlock timers_lock;
-    struct gort_rt_timer **timers;   /* binary heap by when */
+    gort_timer_slot *timers;   /* 4-ary heap by when (timer.c) */
     uint32_t ntimers, ctimers;
     _Atomic int64_t timer0_when;     /* earliest deadline, 0 if none */
-    /* statistics (sysmon.c) */
+    /* statistics (sysmon.c); nspawn and nexit are written only by the
+     * M holding the P (gort_p_count) */
     _Atomic uint64_t nspawn, nexit, nsteal, nstolen_from;
 };
+
+/* Count an event in a per-P counter that only the M holding the P writes
+ * (others only read it): a relaxed load and store, not a locked add,
+ * which would cost a full barrier on every spawn and exit. */
+static inline void gort_p_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Global scheduler state.  One instance; reset by every gort_main. */
 struct gort_sched {
@@ -299,6 +312,7 @@ GORT_INTERNAL void gort_switch_in(void);
 GORT_INTERNAL void *gort_yield_prepare(void *sp);
 GORT_INTERNAL void gort_gostart(void);
 GORT_INTERNAL void gort_gostart_pc(void);
+GORT_INTERNAL void gort_spawn_switch(void **save_sp, gort_g *g);
 GORT_INTERNAL void gort_setg_gcc(void *g);
 /* gort_cgo_default_thread_start, telling its caller whether a thread was made. */
 GORT_INTERNAL int gort_default_thread_start(gort_thread_start *ts);
@@ -315,7 +329,7 @@ GORT_INTERNAL void gort_mstart(void);
 GORT_INTERNAL int gort_rt0_exit(void);
 
 /* proc.c */
-GORT_INTERNAL noreturn void gort_goroutine_main(gort_g *g);
+GORT_INTERNAL void *gort_goroutine_main(gort_g *g);
 GORT_INTERNAL void gort_g_reset(gort_g *g, int64_t id);
 /* Make a parked G runnable.  next: run it before the caller's queue (the
  * hand-off of a channel operation).  Any thread may call it. */
@@ -389,8 +403,10 @@ GORT_INTERNAL void gort_dump_goroutines(void);
 GORT_INTERNAL void gort_stack_init(void);
 GORT_INTERNAL gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err);
 GORT_INTERNAL void gort_stack_free(gort_p *p, gort_g *g);
+GORT_INTERNAL bool gort_stack_free_exiting(gort_p *p, gort_g *g);
 GORT_INTERNAL void gort_stack_pcache_flush(gort_p *p);
 GORT_INTERNAL void gort_stack_release_all(void);
+GORT_INTERNAL uint32_t gort_stack_scavenge(void);
 GORT_INTERNAL size_t gort_stack_round(size_t usable);
 GORT_INTERNAL size_t gort_stack_size_of(const gort_g *g);
 GORT_INTERNAL void gort_stack_each_g(void (*fn)(gort_g *g, void *arg), void *arg);

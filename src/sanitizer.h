@@ -20,8 +20,11 @@
  * The leaving side switches TSan to the next G's fiber immediately before
  * the asm switch -- nothing instrumented may run in between, or its
  * function-exit would pop the wrong shadow stack, so gort_san_fiber_switch
- * is always inlined into gort_switch_to and the asm gort_yield makes the
- * call itself.  A switch is a release by the leaving
+ * is always inlined into gort_switch_to (and gort_go_opts), and the asm
+ * gort_yield and gort_gostart (after a goroutine's function and goexit
+ * have returned) make the call themselves.  Because the fiber outlives
+ * the goroutine, its shadow call stack must be empty when the goroutine
+ * ends, and it is: the goroutine's frames have all returned by then.  A switch is a release by the leaving
  * fiber and an acquire by the arriving one: a G that moves between Ms
  * carries what it knew.  Everything else gort synchronises through --
  * the futex locks and notes (lock.c), the run queues, the foreign-call
@@ -79,31 +82,6 @@ static inline void gort_san_stack_reuse(gort_g *g)
 #include <stdio.h>
 #include <sanitizer/tsan_interface.h>
 
-/* A goroutine's fiber outlives it (below), so a dead goroutine must leave
- * the fiber's shadow call stack as it found it, empty: its bottom frame
- * (gort_goroutine_main, which only calls) is not instrumented at all
- * (GORT_SAN_NOINSTR), and goexit, kept out of line (GORT_SAN_OWN_FRAME)
- * so that its own atomics stay visible, pops its frame by hand before
- * the last switch (gort_san_fiber_exit). */
-#if defined(__has_attribute) && __has_attribute(disable_sanitizer_instrumentation)
-#define GORT_SAN_NOINSTR __attribute__((disable_sanitizer_instrumentation))
-#else
-#define GORT_SAN_NOINSTR __attribute__((no_sanitize_thread))
-#endif
-#define GORT_SAN_OWN_FRAME __attribute__((noinline))
-/* __tsan_func_exit: the instrumentation's own function-exit hook (gcc
- * knows it as a builtin). */
-#if defined(__clang__)
-void __tsan_func_exit(void);
-#define GORT_TSAN_FUNC_EXIT() __tsan_func_exit()
-#else
-#define GORT_TSAN_FUNC_EXIT() __builtin___tsan_func_exit(0)
-#endif
-static inline __attribute__((always_inline)) void gort_san_fiber_exit(void)
-{
-    GORT_TSAN_FUNC_EXIT();
-}
-
 /* newproc: g's stack keeps its fiber from one goroutine to the next (a
  * fiber costs TSan system calls to make and unmake); a fresh stack gets
  * one.  The first switch to g is the creator's release to it. */
@@ -139,11 +117,6 @@ static inline __attribute__((always_inline)) void gort_san_fiber_switch(gort_g *
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 }
 #else
-#define GORT_SAN_NOINSTR
-#define GORT_SAN_OWN_FRAME
-static inline void gort_san_fiber_exit(void)
-{
-}
 static inline void gort_san_g_start(gort_g *g)
 {
     (void)g;

@@ -19,10 +19,20 @@
  * size is one class, each custom size another.  A class owns its slabs
  * (growing 64, 128, ... 1024 slots), a hot list of freed stacks whose pages
  * are still resident (reused first: no page faults), and a cold list of
- * freed stacks whose memory went back to the kernel (MADV_DONTNEED) once
- * the hot list passed its watermark.  Slots never used yet are taken in
- * address order from the newest slab; their guard is installed on first
- * use, so a big slab costs nothing until it is needed.
+ * freed stacks whose memory went back to the kernel (MADV_DONTNEED).  Slots
+ * never used yet are taken in address order from the newest slab; their
+ * guard is installed on first use, so a big slab costs nothing until it is
+ * needed.
+ *
+ * Freeing never gives memory back by itself: on this class of VM a page
+ * fault costs 4-9 us, several hundred times a spawn, so a workload that
+ * frees and starts goroutines in waves must find its stacks still
+ * resident.  Instead sysmon scavenges (gort_stack_scavenge, every
+ * SCAVENGE_NS): the hot list is LIFO, so the stacks at its bottom are the
+ * ones idle longest, and hot_low -- the shortest the list got since the
+ * last pass -- counts those nobody took during the whole period.  Those,
+ * beyond a reserve of HOT_KEEP, go back to the kernel.  An idle runtime
+ * keeps sysmon coming back until nothing is left to scavenge.
  *
  * Each slab keeps one state byte per slot, so every live goroutine can be
  * found by walking the slabs (deadlock reports, tracebacks, teardown), and
@@ -30,7 +40,10 @@
  *
  * Each P keeps up to PCACHE_MAX freed default-size stacks of its own in
  * front of these lists (no lock: only the M holding the P touches it), and
- * trades half of them with the class when it runs full.  Everything else
+ * trades half of them with the class when it runs full.  An exiting G puts
+ * its own stack there while still running on it (gort_stack_free_exiting):
+ * safe because nothing else takes from that cache, and because a full
+ * cache is trimmed before the stack goes in.  Everything else
  * is under stack_lock, a leaf lock.  The slab list only ever grows while
  * the runtime runs, so the fault handler may walk it without the lock.
  */
@@ -49,10 +62,15 @@
 
 #define SLAB_MIN_SLOTS 64u
 #define SLAB_MAX_SLOTS 1024u
-#define HOT_MAX        256u   /* freed stacks kept resident, per class */
+#define HOT_KEEP       64u    /* idle freed stacks kept resident, per class */
 #define PCACHE_MAX     64u    /* freed default-size stacks kept per P */
 
 enum slot_state { SLOT_FRESH = 0, SLOT_INUSE, SLOT_HOT, SLOT_COLD };
+
+/* The state bytes are read without stack_lock (gort_stack_each_g, the
+ * fault handler): relaxed atomic byte accesses, plain moves on x86-64. */
+#define SLOT_SET(s, i, v) __atomic_store_n(&(s)->state[i], (uint8_t)(v), __ATOMIC_RELAXED)
+#define SLOT_GET(s, i)    __atomic_load_n(&(s)->state[i], __ATOMIC_RELAXED)
 enum guard_mode { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
 struct gort_slab {
@@ -76,8 +94,9 @@ struct stack_class {
     size_t slot_size;        /* usable + guard page */
     gort_slab *slabs;        /* newest first */
     uint32_t nslabs;
-    gort_g *hot;             /* linked through schedlink */
+    gort_g *hot;             /* linked through schedlink, newest first */
     uint32_t nhot;
+    uint32_t hot_low;        /* least nhot since the last scavenge */
     struct cold_slot *cold;
     size_t ncold, capcold;
 };
@@ -234,7 +253,7 @@ static gort_g *slot_take(gort_slab *s, uint32_t idx)
     g->stack_hi = (uintptr_t)g;
     g->stackguard0 = g->stack_lo + GORT_STACK_GUARD;
     g->stackguard1 = g->stackguard0;
-    s->state[idx] = SLOT_INUSE;
+    SLOT_SET(s, idx, SLOT_INUSE);
     return g;
 }
 
@@ -283,6 +302,8 @@ static gort_g *alloc_locked(size_t usable, int *err)
     if (g) {
         c->hot = g->schedlink;
         c->nhot--;
+        if (c->nhot < c->hot_low)
+            c->hot_low = c->nhot;
         return slot_take(g->slab, g->slot);
     }
     if (c->ncold) {
@@ -292,54 +313,37 @@ static gort_g *alloc_locked(size_t usable, int *err)
     return take_fresh(c, err);
 }
 
-gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
+static __attribute__((noinline)) gort_g *alloc_shared(size_t usable, int *err)
 {
-    if (p && p->stackcache && gort_stack_round(usable) == default_class->usable) {
-        /* A stack this P just freed: its descriptor's fixed fields are
-         * still right. */
-        gort_g *g = p->stackcache;
-        p->stackcache = g->schedlink;
-        p->nstackcache--;
-        g->slab->state[g->slot] = SLOT_INUSE;
-        return g;
-    }
+    if (usable == 0)
+        usable = default_class->usable;
     gort_rtlock_lock(&stack_lock);
     gort_g *g = alloc_locked(usable, err);
     gort_rtlock_unlock(&stack_lock);
     return g;
 }
 
-static void release_to_kernel(struct stack_class *c, gort_g *g)
+/* usable 0: the default size.  The P's cache is the fast path (every
+ * spawn of a goroutine that returns at once), so the rest is kept out of
+ * line. */
+gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
 {
-    gort_slab *s = g->slab;
-    uint32_t idx = g->slot;
-    if (c->ncold == c->capcold) {
-        size_t cap = c->capcold ? c->capcold * 2 : 256;
-        struct cold_slot *v = realloc(c->cold, cap * sizeof *v);
-        if (!v) {
-            /* Keep it hot rather than lose it. */
-            s->state[idx] = SLOT_HOT;
-            g->schedlink = c->hot;
-            c->hot = g;
-            c->nhot++;
-            return;
-        }
-        c->cold = v;
-        c->capcold = cap;
+    gort_g *g;
+    if (p && (g = p->stackcache) != NULL &&
+        (usable == 0 || gort_stack_round(usable) == default_class->usable)) {
+        /* A stack this P just freed: its descriptor's fixed fields are
+         * still right. */
+        p->stackcache = g->schedlink;
+        p->nstackcache--;
+        SLOT_SET(g->slab, g->slot, SLOT_INUSE);
+        return g;
     }
-    gort_san_stack_drop(g);   /* TSan: the fiber is in the descriptor about to go */
-    madvise(slot_base(s, idx) + page(), c->usable, MADV_DONTNEED);
-    s->state[idx] = SLOT_COLD;
-    c->cold[c->ncold++] = (struct cold_slot){s, idx};
+    return alloc_shared(usable, err);
 }
 
 static void free_locked(struct stack_class *c, gort_g *g)
 {
-    if (c->nhot >= HOT_MAX) {
-        release_to_kernel(c, g);
-        return;
-    }
-    g->slab->state[g->slot] = SLOT_HOT;
+    SLOT_SET(g->slab, g->slot, SLOT_HOT);
     g->schedlink = c->hot;
     c->hot = g;
     c->nhot++;
@@ -359,29 +363,125 @@ void gort_stack_pcache_flush(gort_p *p)
     gort_rtlock_unlock(&stack_lock);
 }
 
+/* A full P cache gives half its stacks to the class. */
+static __attribute__((noinline)) void pcache_trim(gort_p *p)
+{
+    gort_rtlock_lock(&stack_lock);
+    while (p->nstackcache > PCACHE_MAX / 2) {
+        gort_g *old = p->stackcache;
+        p->stackcache = old->schedlink;
+        p->nstackcache--;
+        free_locked(default_class, old);
+    }
+    gort_rtlock_unlock(&stack_lock);
+}
+
+/* Trims before it puts g in: g itself never goes to the shared lists. */
+static inline void pcache_put(gort_p *p, gort_g *g)
+{
+    if (unlikely(p->nstackcache >= PCACHE_MAX))
+        pcache_trim(p);
+    SLOT_SET(g->slab, g->slot, SLOT_HOT);
+    g->schedlink = p->stackcache;
+    p->stackcache = g;
+    p->nstackcache++;
+}
+
 void gort_stack_free(gort_p *p, gort_g *g)
 {
     struct stack_class *c = g->slab->cls;
     if (p && c == default_class) {
-        if (p->nstackcache >= PCACHE_MAX) {
-            gort_rtlock_lock(&stack_lock);
-            while (p->nstackcache > PCACHE_MAX / 2) {
-                gort_g *old = p->stackcache;
-                p->stackcache = old->schedlink;
-                p->nstackcache--;
-                free_locked(c, old);
-            }
-            gort_rtlock_unlock(&stack_lock);
-        }
-        g->slab->state[g->slot] = SLOT_HOT;
-        g->schedlink = p->stackcache;
-        p->stackcache = g;
-        p->nstackcache++;
+        pcache_put(p, g);
         return;
     }
     gort_rtlock_lock(&stack_lock);
     free_locked(c, g);
     gort_rtlock_unlock(&stack_lock);
+}
+
+/* ---- giving memory back ------------------------------------------------ */
+
+/* Make room for n more cold entries (stack_lock held). */
+static bool cold_reserve(struct stack_class *c, size_t n)
+{
+    if (c->ncold + n <= c->capcold)
+        return true;
+    size_t cap = c->capcold ? c->capcold : 256;
+    while (cap < c->ncold + n)
+        cap *= 2;
+    struct cold_slot *v = realloc(c->cold, cap * sizeof *v);
+    if (!v)
+        return false;
+    c->cold = v;
+    c->capcold = cap;
+    return true;
+}
+
+/* Detach the n oldest stacks of the hot list (stack_lock held).  They
+ * are in no list while their memory is released: nobody can take one. */
+static gort_g *hot_detach_oldest(struct stack_class *c, uint32_t n)
+{
+    gort_g **link = &c->hot;
+    for (uint32_t keep = c->nhot - n; keep > 0; keep--)
+        link = &(*link)->schedlink;
+    gort_g *tail = *link;
+    *link = NULL;
+    c->nhot -= n;
+    for (gort_g *g = tail; g; g = g->schedlink)
+        SLOT_SET(g->slab, g->slot, SLOT_COLD);
+    return tail;
+}
+
+/* Release c's stacks idle for a whole period; returns how many hot ones
+ * remain beyond the reserve. */
+static uint32_t scavenge_class(struct stack_class *c)
+{
+    gort_rtlock_lock(&stack_lock);
+    uint32_t n = c->hot_low > HOT_KEEP ? c->hot_low - HOT_KEEP : 0;
+    if (n && !cold_reserve(c, n))
+        n = 0;
+    gort_g *list = n ? hot_detach_oldest(c, n) : NULL;
+    c->hot_low = c->nhot;
+    uint32_t left = c->nhot > HOT_KEEP ? c->nhot - HOT_KEEP : 0;
+    gort_rtlock_unlock(&stack_lock);
+
+    /* Room for all n is reserved: only this pass adds cold entries. */
+    for (gort_g *g = list, *next; g; g = next) {
+        next = g->schedlink;   /* read before the page is zeroed */
+        gort_slab *s = g->slab;
+        uint32_t idx = g->slot;
+        gort_san_stack_drop(g);   /* TSan: the fiber is in the descriptor about to go */
+        madvise(slot_base(s, idx) + page(), c->usable, MADV_DONTNEED);
+        gort_rtlock_lock(&stack_lock);
+        c->cold[c->ncold++] = (struct cold_slot){s, idx};
+        gort_rtlock_unlock(&stack_lock);
+    }
+    return left;
+}
+
+/* Called by sysmon every SCAVENGE_NS; returns how many stacks are still
+ * hot beyond the reserve (nonzero: come back after another period). */
+uint32_t gort_stack_scavenge(void)
+{
+    gort_rtlock_lock(&stack_lock);
+    struct stack_class *head = classes;   /* classes are only ever prepended */
+    gort_rtlock_unlock(&stack_lock);
+    uint32_t left = 0;
+    for (struct stack_class *c = head; c; c = c->next)
+        left += scavenge_class(c);
+    return left;
+}
+
+/* Free the stack of an exiting G that still runs on it, if it can go to
+ * the P's cache, which only the M holding p touches; false if it must
+ * wait until the G has switched away (a custom size goes to the shared
+ * lists, where another M could take it at once). */
+bool gort_stack_free_exiting(gort_p *p, gort_g *g)
+{
+    if (g->slab->cls != default_class)
+        return false;
+    pcache_put(p, g);
+    return true;
 }
 
 void gort_stack_release_all(void)
@@ -397,7 +497,7 @@ void gort_stack_release_all(void)
              * stack's descriptor was zeroed: its fiber went then, and its
              * valgrind registration is left). */
             for (uint32_t i = 0; i < s->nused; i++)
-                if (s->state[i] == SLOT_INUSE || s->state[i] == SLOT_HOT) {
+                if (SLOT_GET(s, i) == SLOT_INUSE || SLOT_GET(s, i) == SLOT_HOT) {
                     gort_san_stack_drop(slot_g(s, i));
                     gort_vg_stack_deregister(slot_g(s, i)->vg_stack);
                 }
@@ -421,7 +521,7 @@ void gort_stack_each_g(void (*fn)(gort_g *g, void *arg), void *arg)
     for (struct stack_class *c = classes; c; c = c->next)
         for (gort_slab *s = c->slabs; s; s = s->next)
             for (uint32_t i = 0; i < s->nused; i++)
-                if (s->state[i] == SLOT_INUSE)
+                if (SLOT_GET(s, i) == SLOT_INUSE)
                     fn(slot_g(s, i), arg);
 }
 
@@ -437,7 +537,7 @@ bool gort_stack_guard_has(uintptr_t addr, gort_g **owner)
             uint32_t idx = (uint32_t)(off / c->slot_size);
             if (off % c->slot_size >= page())
                 return false;
-            *owner = s->state[idx] == SLOT_INUSE ? slot_g(s, idx) : NULL;
+            *owner = SLOT_GET(s, idx) == SLOT_INUSE ? slot_g(s, idx) : NULL;
             return true;
         }
     }

@@ -17,10 +17,14 @@
  *     over the cores within one look.
  *   - GORT_DEBUG=schedtrace=MS prints a state line every MS milliseconds.
  *
+ *   - every SCAVENGE_NS it gives back to the kernel the memory of freed
+ *     stacks that nobody took during the whole period (stack.c).
+ *
  * It sleeps 20 us between looks while it finds things to do, backs off to
  * 10 ms when it does not (1 ms while some P is busy and another idle, so
  * help for a stuck P is never long in coming), and sleeps on its note
- * without a timeout when every P is idle -- an idle runtime costs no CPU.
+ * without a timeout when every P is idle -- an idle runtime costs no CPU
+ * (once the scavenger has nothing left: until then it wakes every period).
  * The first P to get busy again wakes it (sched.c, pidle_get_locked).
  */
 #include <stdio.h>
@@ -32,6 +36,7 @@
 #include "runtime.h"
 
 #define PREEMPT_NS (10 * 1000 * 1000)
+#define SCAVENGE_NS (500 * 1000 * 1000)
 
 void gort_sysmon_start(void)
 {
@@ -117,6 +122,16 @@ static bool retake(int64_t now)
     return did;
 }
 
+/* Freed stacks nobody took for a whole period go back to the kernel
+ * (stack.c); *left says whether more may follow them. */
+static void scavenge(int64_t now, int64_t *next, uint32_t *left)
+{
+    if (now < *next)
+        return;
+    *left = gort_stack_scavenge();
+    *next = now + SCAVENGE_NS;
+}
+
 static bool all_idle(void)
 {
     return atomic_load(&gort_sched.npidle) == gort_sched.nprocs;
@@ -130,6 +145,8 @@ void gort_sysmon_main(gort_m *m)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     int64_t delay_us = 20;
     int idle_rounds = 0;
+    int64_t next_scavenge = gort_nanotime() + SCAVENGE_NS;
+    uint32_t scavenge_left = 0;
     int64_t next_trace = gort_sched.schedtrace_ms
                              ? gort_nanotime() + gort_sched.schedtrace_ms * 1000000
                              : INT64_MAX;
@@ -146,16 +163,24 @@ void gort_sysmon_main(gort_m *m)
 
         gort_note_clear(&gort_sched.sysmon_note);
         if (all_idle() && !gort_sched.schedtrace_ms) {
+            /* Idle: sleep until some P gets busy -- or, while freed stacks
+             * are waiting to be scavenged, until the next pass is due. */
             atomic_store(&gort_sched.sysmon_sleeping, true);
-            if (all_idle() && !atomic_load(&gort_sched.stopping))
-                gort_note_sleep(&gort_sched.sysmon_note);
+            if (all_idle() && !atomic_load(&gort_sched.stopping)) {
+                if (scavenge_left)
+                    gort_note_tsleep(&gort_sched.sysmon_note, SCAVENGE_NS);
+                else
+                    gort_note_sleep(&gort_sched.sysmon_note);
+            }
             atomic_store(&gort_sched.sysmon_sleeping, false);
             idle_rounds = 0;
+            scavenge(gort_nanotime(), &next_scavenge, &scavenge_left);
             continue;
         }
         gort_note_tsleep(&gort_sched.sysmon_note, delay_us * 1000);
 
         int64_t now = gort_nanotime();
+        scavenge(now, &next_scavenge, &scavenge_left);
         gort_trace_flush(false);
         if (retake(now))
             idle_rounds = 0;

@@ -30,77 +30,107 @@
  * the goroutine f wakes (gort_sleep) could be gone by then.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 #include "timer.h"
 
-static void heap_swap(gort_p *p, uint32_t i, uint32_t j)
+/*
+ * The heap is 4-ary and keeps each deadline next to its timer pointer, so
+ * ordering the heap reads one contiguous array and never the timers
+ * themselves: a timer lives wherever its owner put it (gort_sleep keeps it
+ * on the sleeping goroutine's stack), and with 100,000 sleepers touching
+ * each one on every sift would be a cache and TLB miss per level.  Slot k
+ * sits at base[k + HEAP_PAD]: with a 64-byte aligned base, the four
+ * children of any slot fill exactly one cache line.  Sifts move a hole
+ * rather than swapping, so each level costs one 16-byte copy and one
+ * store to the moved timer's idx.
+ */
+#define HEAP_PAD 3u
+
+static inline void heap_put(gort_p *p, uint32_t i, gort_timer_slot s)
 {
-    gort_rt_timer *a = p->timers[i], *b = p->timers[j];
-    p->timers[i] = b;
-    p->timers[j] = a;
-    b->idx = i;
-    a->idx = j;
+    p->timers[i] = s;
+    s.t->idx = i;
 }
 
-static void sift_up(gort_p *p, uint32_t i)
+static void sift_up(gort_p *p, uint32_t i, gort_timer_slot s)
 {
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (p->timers[parent]->when <= p->timers[i]->when)
+        uint32_t parent = (i - 1) / 4;
+        if (p->timers[parent].when <= s.when)
             break;
-        heap_swap(p, i, parent);
+        heap_put(p, i, p->timers[parent]);
         i = parent;
     }
+    heap_put(p, i, s);
 }
 
-static void sift_down(gort_p *p, uint32_t i)
+/* The smallest of i's children, or i itself if it has none. */
+static inline uint32_t min_child(const gort_p *p, uint32_t i)
 {
-    uint32_t n = p->ntimers;
+    uint32_t first = 4 * i + 1, n = p->ntimers;
+    if (first >= n)
+        return i;
+    uint32_t end = first + 4 < n ? first + 4 : n, m = first;
+    for (uint32_t c = first + 1; c < end; c++)
+        if (p->timers[c].when < p->timers[m].when)
+            m = c;
+    return m;
+}
+
+static void sift_down(gort_p *p, uint32_t i, gort_timer_slot s)
+{
     for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && p->timers[l]->when < p->timers[m]->when)
-            m = l;
-        if (r < n && p->timers[r]->when < p->timers[m]->when)
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(p, i, m);
+        uint32_t m = min_child(p, i);
+        if (m == i || p->timers[m].when >= s.when)
+            break;
+        heap_put(p, i, p->timers[m]);
         i = m;
     }
+    heap_put(p, i, s);
 }
 
 static void update_when0(gort_p *p)
 {
-    atomic_store_explicit(&p->timer0_when, p->ntimers ? p->timers[0]->when : 0,
+    atomic_store_explicit(&p->timer0_when, p->ntimers ? p->timers[0].when : 0,
                           memory_order_release);
+}
+
+static bool heap_grow(gort_p *p)
+{
+    uint32_t cap = p->ctimers ? p->ctimers * 2 : 64;
+    size_t bytes = (cap + HEAP_PAD) * sizeof(gort_timer_slot);
+    gort_timer_slot *base = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!base)
+        return false;
+    if (p->timers) {
+        memcpy(base + HEAP_PAD, p->timers, p->ntimers * sizeof *base);
+        free(p->timers - HEAP_PAD);
+    }
+    p->timers = base + HEAP_PAD;
+    p->ctimers = cap;
+    return true;
 }
 
 static bool heap_push(gort_p *p, gort_rt_timer *t)
 {
-    if (p->ntimers == p->ctimers) {
-        uint32_t cap = p->ctimers ? p->ctimers * 2 : 64;
-        gort_rt_timer **v = realloc(p->timers, cap * sizeof *v);
-        if (!v)
-            return false;
-        p->timers = v;
-        p->ctimers = cap;
-    }
-    t->idx = p->ntimers++;
-    p->timers[t->idx] = t;
-    sift_up(p, t->idx);
+    if (p->ntimers == p->ctimers && !heap_grow(p))
+        return false;
+    sift_up(p, p->ntimers++, (gort_timer_slot){t->when, t});
     return true;
 }
 
-static void heap_remove(gort_p *p, gort_rt_timer *t)
+static void heap_remove(gort_p *p, uint32_t i)
 {
-    uint32_t i = t->idx, last = --p->ntimers;
-    if (i != last) {
-        heap_swap(p, i, last);
-        sift_down(p, i);
-        sift_up(p, i);
-    }
-    p->timers[last] = NULL;
+    uint32_t last = --p->ntimers;
+    if (i == last)
+        return;
+    gort_timer_slot s = p->timers[last];
+    if (i > 0 && s.when < p->timers[(i - 1) / 4].when)
+        sift_up(p, i, s);
+    else
+        sift_down(p, i, s);
 }
 
 /* Poke the M sleeping for timers if t is due before it would wake. */
@@ -151,7 +181,7 @@ bool gort_timer_cancel(gort_rt_timer *t)
             gort_rtlock_unlock(&p->timers_lock);
             continue;
         }
-        heap_remove(p, t);
+        heap_remove(p, t->idx);
         atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
         atomic_store_explicit(&t->state, GORT_TIMER_IDLE, memory_order_release);
         update_when0(p);
@@ -166,19 +196,24 @@ void gort_timer_wait_idle(gort_rt_timer *t)
         __builtin_ia32_pause();
 }
 
-/* Run p's timers that are due by now; returns the next deadline (0: none). */
-int64_t gort_timers_run(gort_p *p, int64_t now)
+/* A timer taken off the heap to be run once the heap lock is dropped. */
+struct due {
+    void (*f)(void *arg);
+    void *arg;
+    gort_rt_timer *t;   /* NULL: self-managed, not to be touched again */
+};
+
+#define DUE_BATCH 32u
+
+/* Take up to DUE_BATCH timers due by now off p's heap (p->timers_lock
+ * held), re-arming periodic ones; their functions run after unlocking. */
+static uint32_t take_due(gort_p *p, int64_t now, struct due *out)
 {
-    int64_t w = atomic_load_explicit(&p->timer0_when, memory_order_acquire);
-    if (w == 0 || w > now)
-        return w;
-    gort_rtlock_lock(&p->timers_lock);
-    while (p->ntimers && p->timers[0]->when <= now) {
-        gort_rt_timer *t = p->timers[0];
-        heap_remove(p, t);
-        void (*f)(void *) = t->f;
-        void *arg = t->arg;
-        bool managed = t->self_managed;
+    uint32_t n = 0;
+    while (n < DUE_BATCH && p->ntimers && p->timers[0].when <= now) {
+        gort_rt_timer *t = p->timers[0].t;
+        heap_remove(p, 0);
+        out[n] = (struct due){t->f, t->arg, t->self_managed ? NULL : t};
         if (t->period > 0) {
             t->when += t->period;
             if (t->when <= now)   /* fell behind: skip the missed ticks */
@@ -188,19 +223,37 @@ int64_t gort_timers_run(gort_p *p, int64_t now)
             atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
             atomic_store_explicit(&t->state, GORT_TIMER_IDLE, memory_order_relaxed);
         }
-        if (!managed)
+        if (out[n].t)
             atomic_fetch_add_explicit(&t->running, 1, memory_order_relaxed);
-        update_when0(p);
-        gort_rtlock_unlock(&p->timers_lock);
-        f(arg);
-        if (!managed)
-            atomic_fetch_sub_explicit(&t->running, 1, memory_order_release);
-        gort_rtlock_lock(&p->timers_lock);
+        n++;
     }
     update_when0(p);
-    int64_t next = p->ntimers ? p->timers[0]->when : 0;
-    gort_rtlock_unlock(&p->timers_lock);
-    return next;
+    return n;
+}
+
+/* Run p's timers that are due by now; returns the next deadline (0: none).
+ * Due timers are taken off in batches, so that a burst of expiries (a
+ * hundred thousand sleepers waking together) costs one lock round trip
+ * per batch rather than per timer. */
+int64_t gort_timers_run(gort_p *p, int64_t now)
+{
+    int64_t w = atomic_load_explicit(&p->timer0_when, memory_order_acquire);
+    if (w == 0 || w > now)
+        return w;
+    struct due due[DUE_BATCH];
+    for (;;) {
+        gort_rtlock_lock(&p->timers_lock);
+        uint32_t n = take_due(p, now, due);
+        int64_t next = p->ntimers ? p->timers[0].when : 0;
+        gort_rtlock_unlock(&p->timers_lock);
+        for (uint32_t i = 0; i < n; i++) {
+            due[i].f(due[i].arg);
+            if (due[i].t)
+                atomic_fetch_sub_explicit(&due[i].t->running, 1, memory_order_release);
+        }
+        if (n < DUE_BATCH)
+            return next;
+    }
 }
 
 /* The earliest deadline over all Ps (0: no timers). */
@@ -224,7 +277,8 @@ void gort_timers_run_all(int64_t now)
 
 void gort_timers_free(gort_p *p)
 {
-    free(p->timers);
+    if (p->timers)
+        free(p->timers - HEAP_PAD);
     p->timers = NULL;
     p->ntimers = p->ctimers = 0;
 }

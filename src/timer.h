@@ -26,6 +26,12 @@ typedef struct gort_rt_timer {
     bool self_managed;
 } gort_rt_timer;
 
+/* A heap entry: the deadline is kept beside the pointer (timer.c). */
+typedef struct gort_timer_slot {
+    int64_t when;
+    gort_rt_timer *t;
+} gort_timer_slot;
+
 struct gort_p;
 __attribute__((visibility("hidden"))) void gort_timer_start(gort_rt_timer *t, int64_t when);
 __attribute__((visibility("hidden"))) bool gort_timer_cancel(gort_rt_timer *t);

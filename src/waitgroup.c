@@ -22,7 +22,20 @@
  */
 #include "sema.h"
 
-static void wg_add(gort_waitgroup *wg, int delta, const char *call)
+/* The counter reached 0 with waiters: release them.  Nothing else may
+ * change the state now (a wait would see 0 and return; an add from 0 is
+ * misuse).  Out of line: wg_add is inlined into every done. */
+static __attribute__((noinline)) void wg_release(gort_waitgroup *wg, uint64_t state,
+                                                 const char *call)
+{
+    if (unlikely(__atomic_load_n(&wg->state_, __ATOMIC_SEQ_CST) != state))
+        gort_throw_call(call, "WaitGroup misuse: add called concurrently with wait");
+    __atomic_store_n(&wg->state_, 0, __ATOMIC_SEQ_CST);
+    for (uint32_t w = (uint32_t)state; w != 0; w--)
+        gort_semrelease_flags(&wg->sema_, 0, call);
+}
+
+static inline void wg_add(gort_waitgroup *wg, int delta, const char *call)
 {
     uint64_t state = __atomic_add_fetch(&wg->state_, (uint64_t)(int64_t)delta << 32,
                                         __ATOMIC_SEQ_CST);
@@ -34,14 +47,7 @@ static void wg_add(gort_waitgroup *wg, int delta, const char *call)
         gort_throw_call(call, "WaitGroup misuse: add called concurrently with wait");
     if (v > 0 || w == 0)
         return;
-    /* The counter reached 0 with waiters: release them.  Nothing else
-     * may change the state now (a wait would see 0 and return; an add
-     * from 0 is the misuse above). */
-    if (unlikely(__atomic_load_n(&wg->state_, __ATOMIC_SEQ_CST) != state))
-        gort_throw_call(call, "WaitGroup misuse: add called concurrently with wait");
-    __atomic_store_n(&wg->state_, 0, __ATOMIC_SEQ_CST);
-    for (; w != 0; w--)
-        gort_semrelease_flags(&wg->sema_, 0, call);
+    wg_release(wg, state, call);
 }
 
 void gort_waitgroup_add(gort_waitgroup *wg, int delta)

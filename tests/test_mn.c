@@ -1535,12 +1535,19 @@ static void en_main(void *arg)
 static void en_run(const char *np)
 {
     procs(np);
-    atomic_store(&en_errno_bad, 0);
-    atomic_store(&en_id_bad, 0);
-    atomic_store(&en_migrated, 0);
-    atomic_store(&en_done, 0);
-    atomic_store(&en_msg_bad, 0);
-    cr_assert_eq(run_main(en_main, NULL), 0);
+    /* On a host loaded by other processes the second P may get no CPU
+     * during a whole run, and then nothing migrates: try again (up to 3
+     * runs) rather than prove nothing. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        atomic_store(&en_errno_bad, 0);
+        atomic_store(&en_id_bad, 0);
+        atomic_store(&en_migrated, 0);
+        atomic_store(&en_done, 0);
+        atomic_store(&en_msg_bad, 0);
+        cr_assert_eq(run_main(en_main, NULL), 0);
+        if (en_migrated > 0 || en_errno_bad || en_id_bad)
+            break;
+    }
     cr_assert_eq(en_done, EN_G);
     cr_assert_eq(en_msg_bad, 0);
     static const char *ops[] = {"gort_yield", "gort_sleep", "a channel hand-off", "gort_go"};
