@@ -42,6 +42,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#include "sanitizer.h"
 
 #define RT_NONE GORT_RT_NONE
 #define RT_STARTING GORT_RT_STARTING
@@ -222,7 +223,7 @@ static gort_g *needm(void)
     m->altstack = NULL;
     if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE))
         gort_minit_altstack(m);
-    m->curg = g;
+    GORT_POKE(m->curg, g);
     g->in_cgo = GORT_CGO_CALL;
     g->cgo_sp = (g->stack_hi - 64) & ~(uintptr_t)15;
     atomic_store(&g->status, GORT_G_CCALL);
@@ -321,6 +322,9 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     gort_ctop_set(0);
 
     GORT_TRACE(GORT_EV_CALLBACK_BEGIN, g->id, 0);
+    /* valgrind: the goroutine's stack below where it left for C is
+     * usable again (it saw that stack's SP rise, not this move back). */
+    gort_vg_stack_usable(g->stack_lo, (gsp - 128) & ~(uintptr_t)15);
     gort_asmcgocall(fn, arg, (gsp - 128) & ~(uintptr_t)15, NULL);
     GORT_TRACE(GORT_EV_CALLBACK_END, g->id, 0);
 

@@ -153,7 +153,7 @@ void gort_exitsyscall(gort_g *g, gort_m *m)
  * time it will be: sysmon keeps polling until then if it is polling. */
 bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due)
 {
-    gort_m *m = p->m;
+    gort_m *m = GORT_PEEK(p->m);
     if (!m || atomic_load_explicit(&m->sc_out, memory_order_relaxed) != 0)
         return false;
     uint64_t seq = atomic_load_explicit(&m->sc_seq, memory_order_relaxed);
@@ -179,9 +179,12 @@ bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due)
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     else
         atomic_thread_fence(memory_order_seq_cst);
-    bool in_c = atomic_load_explicit(&m->sc_out, memory_order_relaxed) == 0 &&
+    /* acquire: taking the P, sysmon (and whoever it hands the P to) must
+     * see what the goroutine did with it before entersyscall's release
+     * (free on x86; TSan needs the edge). */
+    bool in_c = atomic_load_explicit(&m->sc_out, memory_order_acquire) == 0 &&
                 atomic_load_explicit(&m->sc_seq, memory_order_relaxed) == seq &&
-                m->p == p;
+                GORT_PEEK(m->p) == p;
     if (in_c) {
         m->sc_retaken = true;
         gort_releasep(m);

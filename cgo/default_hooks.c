@@ -93,14 +93,16 @@ static int create_blocked(void *(*fn)(void *), void *arg, gort_cgo_g *g)
     return err;
 }
 
-void gort_cgo_default_thread_start(gort_thread_start *arg)
+/* 0, or -1 when no thread was made (reported; g's bounds zeroed).  Once
+ * a thread exists its g0 is the thread's: the caller must not read it. */
+int gort_default_thread_start(gort_thread_start *arg)
 {
     gort_thread_start *ts = malloc(sizeof *ts);
     if (!ts) {
         arg->g->stack_lo = 0;
         arg->g->stack_hi = 0;
         report_failure("out of memory");
-        return;
+        return -1;
     }
     *ts = *arg;
     int err = create_blocked(thread_entry, ts, arg->g);
@@ -109,7 +111,14 @@ void gort_cgo_default_thread_start(gort_thread_start *arg)
         arg->g->stack_lo = 0;
         arg->g->stack_hi = 0;
         report_failure(strerror(err));
+        return -1;
     }
+    return 0;
+}
+
+void gort_cgo_default_thread_start(gort_thread_start *arg)
+{
+    gort_default_thread_start(arg);
 }
 
 void gort_cgo_default_sys_thread_create(void *(*fn)(void *), void *arg)

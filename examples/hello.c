@@ -4,6 +4,7 @@
  *
  *   cc hello.c $(pkg-config --cflags --libs gort) -o hello && ./hello
  */
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include <gort.h>
@@ -11,7 +12,9 @@
 #define WORKERS 3
 #define ROUNDS 3
 
-static int finished;
+/* Atomic: the workers may run on different threads (one per processor),
+ * and main reads it while they run. */
+static atomic_int finished;
 
 static void worker(void *arg)
 {

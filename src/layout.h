@@ -24,6 +24,10 @@
 #define GORT_G_M             40
 #define GORT_M_G0            0
 
+/* --enable-sanitizer=thread: gort_yield (switch.S) tells TSan which fiber
+ * it switches to. */
+#define GORT_G_TSAN_FIBER    152
+
 /* Bytes below stack_lo + GORT_STACK_GUARD are reserved; the stackguards
  * point there.  Same value as Go 1.19 on linux/amd64. */
 #define GORT_STACK_GUARD     928

@@ -33,6 +33,7 @@ _Static_assert(offsetof(gort_g, stackguard0) == GORT_G_STACKGUARD0, "g.stackguar
 _Static_assert(offsetof(gort_g, stackguard1) == GORT_G_STACKGUARD1, "g.stackguard1");
 _Static_assert(offsetof(gort_g, m) == GORT_G_M, "g.m");
 _Static_assert(offsetof(gort_m, g0) == GORT_M_G0, "m.g0");
+_Static_assert(offsetof(gort_g, tsan_fiber) == GORT_G_TSAN_FIBER, "g.tsan_fiber");
 _Static_assert(offsetof(gort_cgo_g, stack_hi) == 8, "cgo G");
 _Static_assert(sizeof(gort_thread_start) == 24, "ThreadStart");
 
@@ -56,7 +57,8 @@ void gort_check(void)
         (char *)&g->stack_hi - (char *)g != GORT_G_STACK_HI ||
         (char *)&g->stackguard0 - (char *)g != GORT_G_STACKGUARD0 ||
         (char *)&g->stackguard1 - (char *)g != GORT_G_STACKGUARD1 ||
-        (char *)&g->m - (char *)g != GORT_G_M)
+        (char *)&g->m - (char *)g != GORT_G_M ||
+        (char *)&g->tsan_fiber - (char *)g != GORT_G_TSAN_FIBER)
         gort_throw("check: goroutine descriptor layout differs from layout.h");
     if (sizeof(int8_t) != 1 || sizeof(int16_t) != 2 || sizeof(int32_t) != 4 ||
         sizeof(int64_t) != 8 || sizeof(void *) != 8 || sizeof(uintptr_t) != 8)

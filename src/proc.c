@@ -133,7 +133,7 @@ static inline void hand_over(gort_g *g, gort_g *next, uint32_t action)
         gort_note_clear(&m->park);   /* before anyone can wake the M for g */
     next->m = m;
     atomic_store_explicit(&next->status, GORT_G_RUNNING, memory_order_relaxed);
-    m->curg = next;
+    GORT_POKE(m->curg, next);   /* (sysmon peeks) */
     g->saved_errno = *m->errno_ptr;
     gort_setg(next);
     gort_san_switch_start(g, next, action == GORT_PREV_DEAD);
@@ -147,6 +147,7 @@ static inline __attribute__((always_inline)) void switch_to(gort_g *g, gort_g *n
                                                             uint32_t action)
 {
     hand_over(g, next, action);
+    gort_san_fiber_switch(next);   /* (gort_yield: in switch.S) */
     gort_ctx_switch(&g->sp, next->sp);
 }
 
@@ -378,7 +379,7 @@ static int64_t new_goid(gort_p *p)
  * fields) or recycled from a dead G: everything else starts over. */
 void gort_g_reset(gort_g *g, int64_t id)
 {
-    g->id = id;
+    GORT_POKE(g->id, id);   /* sysmon may be peeking at a G that was on this stack */
     g->m = NULL;
     g->schedlink = NULL;
     g->saved_errno = 0;
@@ -400,6 +401,7 @@ static gort_g *newproc(gort_p *p, int64_t id, void (*fn)(void *), void *arg,
         return NULL;
     gort_san_stack_reuse(g);
     gort_g_reset(g, id);
+    gort_san_g_start(g);
     g->fn = fn;
     g->arg = arg;
     if (p)
@@ -434,6 +436,7 @@ int64_t gort_go_opts(void (*fn)(void *), void *arg, const gort_go_options *opts)
      * when it returns at once, its exit resumes us by the return path,
      * which keeps the CPU's return prediction in step (switch.S). */
     hand_over(g, ng, GORT_PREV_RUNNEXT);
+    gort_san_fiber_switch(ng);
     gort_spawn_switch(&g->sp, ng);
     return id;
 }
@@ -580,7 +583,7 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
     for (;;) {
         gort_note_sleep(&m->park);
         gort_note_clear(&m->park);
-        if (m->nextp || atomic_load(&gort_sched.stopping))
+        if (GORT_PEEK(m->nextp) || atomic_load(&gort_sched.stopping))
             break;
     }
     gort_rtlock_lock(&gort_sched.lock);
@@ -589,12 +592,13 @@ void gort_locked_wait(gort_g *g, bool requeue, void (*unlockf)(void *), void *lo
         gort_sched.nmidlelocked--;
     }
     gort_rtlock_unlock(&gort_sched.lock);
-    if (m->nextp) {
-        gort_acquirep(m, m->nextp);
-        m->nextp = NULL;
-    }
+    /* Taken, not read and cleared: woken by the end, a hand-over may
+     * still be on its way. */
+    gort_p *np = __atomic_exchange_n(&m->nextp, NULL, __ATOMIC_ACQUIRE);
+    if (np)
+        gort_acquirep(m, np);
     atomic_store_explicit(&g->status, GORT_G_RUNNING, memory_order_relaxed);
-    m->curg = g;
+    GORT_POKE(m->curg, g);
     if (unlikely(gort_trace_on) && m->p) {
         gort_trace_event(GORT_EV_GO_START, g->id, g->trace_flow);
         g->trace_flow = 0;

@@ -116,7 +116,7 @@ gort_g *gort_runq_steal(gort_p *p, gort_p *victim, bool take_next)
         if (n > GORT_RUNQ_SIZE / 2)
             continue;  /* read h and t at different moments: retry */
         for (uint32_t i = 0; i < n; i++)
-            batch[i] = victim->runq[(h + i) & RING_MASK];
+            batch[i] = GORT_PEEK(victim->runq[(h + i) & RING_MASK]);   /* see gort_ring_put */
         if (atomic_compare_exchange_weak_explicit(&victim->runq_head, &hv, hv + n,
                                                   memory_order_acq_rel, memory_order_relaxed))
             goto got;

@@ -37,7 +37,9 @@ static inline bool gort_ring_put(gort_p *p, gort_g *g)
     uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
     if (t - h >= GORT_RUNQ_SIZE)
         return false;
-    p->runq[t & RING_MASK] = g;
+    /* (a thief with a stale head may be reading this slot: it drops what
+     * it read when its CAS fails, but the accesses must not race) */
+    GORT_POKE(p->runq[t & RING_MASK], g);
     atomic_store_explicit(&p->runq_tail, t + 1, memory_order_release);
     return true;
 }
@@ -53,7 +55,7 @@ static inline bool gort_ring_put_front(gort_p *p, gort_g *g)
         uint32_t t = atomic_load_explicit(&p->runq_tail, memory_order_relaxed);
         if (t - h >= GORT_RUNQ_SIZE)
             return false;
-        p->runq[(h - 1) & RING_MASK] = g;
+        GORT_POKE(p->runq[(h - 1) & RING_MASK], g);
         uint64_t nv = ((hv & ~(uint64_t)UINT32_MAX) + HEAD_GEN_ONE) | (uint32_t)(h - 1);
         if (gort_single_p()) {
             atomic_store_explicit(&p->runq_head, nv, memory_order_relaxed);

@@ -55,6 +55,17 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* A plain field that its owner writes and another thread reads without
+ * the owner's lock -- sysmon's periodic look at every P and M, a hand-over
+ * the reader polls for -- is written with GORT_POKE (a release store) and
+ * read with GORT_PEEK (an acquire load).  On x86-64 these are the very
+ * same moves as plain accesses, but they are not data races (TSan), the
+ * compiler cannot tear, cache or re-read them, and a pointer read this
+ * way comes with what was written before it was stored (an M's fields,
+ * for sysmon following p->m). */
+#define GORT_PEEK(x)      __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define GORT_POKE(x, v)   __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
 typedef struct gort_g gort_g;
 typedef struct gort_m gort_m;
 typedef struct gort_p gort_p;
@@ -97,6 +108,7 @@ struct gort_g {
     uintptr_t cgo_sp;      /* the G's stack pointer when it entered C */
     int64_t trace_flow;    /* GORT_TRACE: the flow arrow that ends where it next runs */
     void *asan_fake;       /* --enable-sanitizer=address: ASan's fake stack while switched out */
+    void *tsan_fiber;      /* --enable-sanitizer=thread: the G's TSan fiber (offset: layout.h) */
     unsigned vg_stack;     /* --enable-valgrind: its stack's registration */
 };
 
@@ -330,6 +342,8 @@ GORT_INTERNAL void gort_gostart(void);
 GORT_INTERNAL void gort_gostart_pc(void);
 GORT_INTERNAL void gort_spawn_switch(void **save_sp, gort_g *g);
 GORT_INTERNAL void gort_setg_gcc(void *g);
+/* gort_cgo_default_thread_start, telling its caller whether a thread was made. */
+GORT_INTERNAL int gort_default_thread_start(gort_thread_start *ts);
 GORT_INTERNAL void gort_cgo_idle_yield(void);
 
 /* The entry's C steps, in the order rt0 calls them. */

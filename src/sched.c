@@ -44,6 +44,7 @@
 
 #include "runtime.h"
 #include "runq.h"
+#include "sanitizer.h"
 
 static sigset_t runtime_sigmask;   /* the mask m0 had: every M starts from it */
 
@@ -51,8 +52,8 @@ static sigset_t runtime_sigmask;   /* the mask m0 had: every M starts from it */
 
 static void pidle_put_locked(gort_p *p)
 {
-    p->status = GORT_P_IDLE;
-    p->m = NULL;
+    GORT_POKE(p->status, GORT_P_IDLE);   /* (sysmon peeks at status and m) */
+    GORT_POKE(p->m, NULL);
     p->link = gort_sched.pidle;
     gort_sched.pidle = p;
     atomic_fetch_add(&gort_sched.npidle, 1);
@@ -75,7 +76,7 @@ gort_p *gort_pidle_get(void)
     gort_p *p = pidle_get_locked();
     gort_rtlock_unlock(&gort_sched.lock);
     if (p)
-        p->status = GORT_P_RUNNING;
+        GORT_POKE(p->status, GORT_P_RUNNING);
     return p;
 }
 
@@ -104,16 +105,16 @@ void gort_acquirep(gort_m *m, gort_p *p)
 {
     if (p->m != NULL && p->m != m)
         gort_throw("acquirep: P%d held by M%lld", p->id, (long long)p->m->id);
-    m->p = p;
-    p->m = m;
-    p->status = GORT_P_RUNNING;
+    GORT_POKE(m->p, p);
+    GORT_POKE(p->m, m);
+    GORT_POKE(p->status, GORT_P_RUNNING);
 }
 
 gort_p *gort_releasep(gort_m *m)
 {
     gort_p *p = m->p;
-    m->p = NULL;
-    p->m = NULL;
+    GORT_POKE(m->p, NULL);
+    GORT_POKE(p->m, NULL);
     return p;
 }
 
@@ -156,8 +157,12 @@ gort_m *gort_newm(bool sysmon, gort_p *p, bool spinning)
     void (*start)(gort_thread_start *) = _cgo_thread_start;
     if (!start)
         start = gort_cgo_default_thread_start;
-    start(&ts);
-    if (start == gort_cgo_default_thread_start && g0->stack_lo == 0 && g0->stack_hi == 0) {
+    bool failed = false;
+    if (start == gort_cgo_default_thread_start)
+        failed = gort_default_thread_start(&ts) != 0;   /* (g0 is the new thread's now) */
+    else
+        start(&ts);
+    if (failed) {
         /* gort's hook reported the failure; undo. */
         gort_rtlock_lock(&gort_sched.lock);
         gort_m **pp = &gort_sched.allm;
@@ -198,7 +203,7 @@ void gort_mstart_thread(void)
     pthread_sigmask(SIG_SETMASK, &runtime_sigmask, NULL);
     gort_minit(m);
     g0->status = GORT_G_RUNNING;
-    m->curg = g0;
+    GORT_POKE(m->curg, g0);
 
     if (m->is_sysmon) {
         gort_sysmon_main(m);
@@ -242,7 +247,7 @@ static void startm(gort_p *p, bool spinning)
             return;
         }
     }
-    p->status = GORT_P_RUNNING;
+    GORT_POKE(p->status, GORT_P_RUNNING);
     gort_m *m = midle_get_locked();
     gort_rtlock_unlock(&gort_sched.lock);
     if (!m) {
@@ -258,7 +263,7 @@ static void startm(gort_p *p, bool spinning)
         return;
     }
     m->spinning = spinning;
-    m->nextp = p;
+    GORT_POKE(m->nextp, p);   /* m may be polling for it (stopm) */
     gort_note_wakeup(&m->park);
 }
 
@@ -405,7 +410,7 @@ static void stopm(gort_m *m, bool for_timers)
             /* A waker took us off the list; its hand-over (m->nextp and
              * a wake-up) may still be on its way. */
             gort_rtlock_unlock(&gort_sched.lock);
-            while (!m->nextp && !atomic_load(&gort_sched.stopping)) {
+            while (!GORT_PEEK(m->nextp) && !atomic_load(&gort_sched.stopping)) {
                 gort_note_sleep(&m->park);
                 gort_note_clear(&m->park);
             }
@@ -520,9 +525,9 @@ static gort_g *findrunnable(gort_m *m)
         if (m->spinning) {
             m->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
-            /* The global queue too: a thread without a P (gort_stop,
-             * gort_host_serve) queues there, and its gort_wakep, seeing
-             * this M still spinning, woke nobody. */
+            /* The global queue too: a thread without a P (gort_stop, a
+             * host thread, a G back from C) that queued a G there after
+             * our look under the lock saw us spinning, and woke nobody. */
             if (any_p_has_work() || atomic_load(&gort_sched.gq_len) > 0) {
                 gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
@@ -541,9 +546,9 @@ static gort_g *findrunnable(gort_m *m)
         bool for_timers = true;
         for (;;) {
             stopm(m, for_timers);
-            if (m->nextp) {
-                gort_acquirep(m, m->nextp);
-                m->nextp = NULL;
+            gort_p *np = __atomic_exchange_n(&m->nextp, NULL, __ATOMIC_ACQUIRE);   /* see gort_schedule */
+            if (np) {
+                gort_acquirep(m, np);
                 break;
             }
             if (atomic_load(&gort_sched.stopping) || m->exiting)
@@ -573,7 +578,7 @@ static void startlockedm(gort_m *m, gort_g *g)
         lm->locked_waiting = false;
         gort_sched.nmidlelocked--;
     }
-    lm->nextp = p;
+    GORT_POKE(lm->nextp, p);   /* (lm polls it between wake-ups) */
     gort_rtlock_unlock(&gort_sched.lock);
     gort_note_wakeup(&lm->park);
 }
@@ -587,8 +592,10 @@ void gort_schedule(gort_m *m)
         if (!m->p) {
             /* Came back from handing our P to a wired M. */
             stopm(m, true);
-            gort_p *p = m->nextp;
-            m->nextp = NULL;
+            /* Taken, not read and cleared: when the runtime is stopping,
+             * stopm returns without waiting for a hand-over that may still
+             * be on its way. */
+            gort_p *p = __atomic_exchange_n(&m->nextp, NULL, __ATOMIC_ACQUIRE);
             if (!p) {   /* woken for timers */
                 gort_rtlock_lock(&gort_sched.lock);
                 p = pidle_get_locked();
@@ -660,7 +667,7 @@ void gort_mstart(void)
 
     gort_minit(m);
     g0->status = GORT_G_RUNNING;
-    m->curg = g0;
+    GORT_POKE(m->curg, g0);
     gort_rtlock_lock(&gort_sched.lock);
     gort_sched.mcount++;
     gort_m0.alllink = gort_sched.allm;

@@ -21,6 +21,7 @@
  * back when the runtime ends, so gort_main can be called again.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -102,6 +103,11 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
 
 void gort_signal_init(void)
 {
+    /* The first backtrace() loads the unwinder (dlopen, malloc): do that
+     * here, not in the fault handler's traceback, where neither is safe
+     * (a fault inside malloc would deadlock; TSan reports it). */
+    void *pc;
+    backtrace(&pc, 1);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
@@ -127,6 +133,7 @@ void gort_minit(gort_m *m)
     /* valgrind must know the system stack too, or a foreign call's move
      * onto it (gort_asmcgocall) looks like writes below a stale SP. */
     m->g0->vg_stack = gort_vg_stack_register(m->g0->stack_lo, m->g0->stack_hi);
+    gort_san_m_init(m);
     gort_tls_gen_set();
     sigset_t faults;
     sigemptyset(&faults);
@@ -151,6 +158,15 @@ void gort_minit_altstack(gort_m *m)
 
 void gort_mfini(gort_m *m)
 {
+    if (m == &gort_m0) {
+        /* valgrind: m0's system stack is the part of its thread's stack
+         * below gort_main's (gort_start's thread's) frame, which the
+         * thread goes on using when gort_main returns.  Other Ms' threads
+         * end here; deregistering the stack they still run on would make
+         * their last frames look like a stack switch. */
+        gort_vg_stack_deregister(m->g0->vg_stack);
+        m->g0->vg_stack = 0;
+    }
     if (!m->altstack)
         return;
     if (m == &gort_m0 && !(old_altstack.ss_flags & SS_DISABLE) && old_altstack.ss_sp) {

@@ -66,6 +66,11 @@
 #define PCACHE_MAX     64u    /* freed default-size stacks kept per P */
 
 enum slot_state { SLOT_FRESH = 0, SLOT_INUSE, SLOT_HOT, SLOT_COLD };
+
+/* The state bytes are read without stack_lock (gort_stack_each_g, the
+ * fault handler): relaxed atomic byte accesses, plain moves on x86-64. */
+#define SLOT_SET(s, i, v) __atomic_store_n(&(s)->state[i], (uint8_t)(v), __ATOMIC_RELAXED)
+#define SLOT_GET(s, i)    __atomic_load_n(&(s)->state[i], __ATOMIC_RELAXED)
 enum guard_mode { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
 struct gort_slab {
@@ -248,7 +253,7 @@ static gort_g *slot_take(gort_slab *s, uint32_t idx)
     g->stack_hi = (uintptr_t)g;
     g->stackguard0 = g->stack_lo + GORT_STACK_GUARD;
     g->stackguard1 = g->stackguard0;
-    s->state[idx] = SLOT_INUSE;
+    SLOT_SET(s, idx, SLOT_INUSE);
     return g;
 }
 
@@ -330,7 +335,7 @@ gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
          * still right. */
         p->stackcache = g->schedlink;
         p->nstackcache--;
-        g->slab->state[g->slot] = SLOT_INUSE;
+        SLOT_SET(g->slab, g->slot, SLOT_INUSE);
         return g;
     }
     return alloc_shared(usable, err);
@@ -338,7 +343,7 @@ gort_g *gort_stack_alloc(gort_p *p, size_t usable, int *err)
 
 static void free_locked(struct stack_class *c, gort_g *g)
 {
-    g->slab->state[g->slot] = SLOT_HOT;
+    SLOT_SET(g->slab, g->slot, SLOT_HOT);
     g->schedlink = c->hot;
     c->hot = g;
     c->nhot++;
@@ -376,7 +381,7 @@ static inline void pcache_put(gort_p *p, gort_g *g)
 {
     if (unlikely(p->nstackcache >= PCACHE_MAX))
         pcache_trim(p);
-    g->slab->state[g->slot] = SLOT_HOT;
+    SLOT_SET(g->slab, g->slot, SLOT_HOT);
     g->schedlink = p->stackcache;
     p->stackcache = g;
     p->nstackcache++;
@@ -423,7 +428,7 @@ static gort_g *hot_detach_oldest(struct stack_class *c, uint32_t n)
     *link = NULL;
     c->nhot -= n;
     for (gort_g *g = tail; g; g = g->schedlink)
-        g->slab->state[g->slot] = SLOT_COLD;
+        SLOT_SET(g->slab, g->slot, SLOT_COLD);
     return tail;
 }
 
@@ -445,6 +450,7 @@ static uint32_t scavenge_class(struct stack_class *c)
         next = g->schedlink;   /* read before the page is zeroed */
         gort_slab *s = g->slab;
         uint32_t idx = g->slot;
+        gort_san_stack_drop(g);   /* TSan: the fiber is in the descriptor about to go */
         madvise(slot_base(s, idx) + page(), c->usable, MADV_DONTNEED);
         gort_rtlock_lock(&stack_lock);
         c->cold[c->ncold++] = (struct cold_slot){s, idx};
@@ -486,6 +492,16 @@ void gort_stack_release_all(void)
         gort_slab *s = c->slabs;
         while (s) {
             gort_slab *sn = s->next;
+#if defined(GORT_TSAN) || defined(GORT_VALGRIND)
+            /* The stacks' TSan fibers and valgrind registrations (a cold
+             * stack's descriptor was zeroed: its fiber went then, and its
+             * valgrind registration is left). */
+            for (uint32_t i = 0; i < s->nused; i++)
+                if (SLOT_GET(s, i) == SLOT_INUSE || SLOT_GET(s, i) == SLOT_HOT) {
+                    gort_san_stack_drop(slot_g(s, i));
+                    gort_vg_stack_deregister(slot_g(s, i)->vg_stack);
+                }
+#endif
             gort_sysunmap(s->base, s->len);
             free(s);
             s = sn;
@@ -505,7 +521,7 @@ void gort_stack_each_g(void (*fn)(gort_g *g, void *arg), void *arg)
     for (struct stack_class *c = classes; c; c = c->next)
         for (gort_slab *s = c->slabs; s; s = s->next)
             for (uint32_t i = 0; i < s->nused; i++)
-                if (s->state[i] == SLOT_INUSE)
+                if (SLOT_GET(s, i) == SLOT_INUSE)
                     fn(slot_g(s, i), arg);
 }
 
@@ -521,7 +537,7 @@ bool gort_stack_guard_has(uintptr_t addr, gort_g **owner)
             uint32_t idx = (uint32_t)(off / c->slot_size);
             if (off % c->slot_size >= page())
                 return false;
-            *owner = s->state[idx] == SLOT_INUSE ? slot_g(s, idx) : NULL;
+            *owner = SLOT_GET(s, idx) == SLOT_INUSE ? slot_g(s, idx) : NULL;
             return true;
         }
     }

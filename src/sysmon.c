@@ -102,7 +102,7 @@ static bool retake(int64_t now, bool *cgo_took, int64_t *due)
     bool did = false;
     for (int32_t i = 0; i < gort_sched.nprocs; i++) {
         gort_p *p = &gort_sched.allp[i];
-        if (p->status != GORT_P_RUNNING)
+        if (GORT_PEEK(p->status) != GORT_P_RUNNING)
             continue;
         if (gort_cgo_retake(p, now, due)) {
             did = true;
@@ -129,9 +129,9 @@ static bool retake(int64_t now, bool *cgo_took, int64_t *due)
             p->sysmon_slicetick = slice;
             p->sysmon_slicewhen = now;
         } else if (now - p->sysmon_slicewhen >= PREEMPT_NS && !gort_sched.preempt_off) {
-            gort_m *m = p->m;
-            gort_g *g = m ? m->curg : NULL;
-            if (g && g->id > 0)
+            gort_m *m = GORT_PEEK(p->m);
+            gort_g *g = m ? GORT_PEEK(m->curg) : NULL;
+            if (g && GORT_PEEK(g->id) > 0)
                 atomic_store_explicit(&g->preempt, true, memory_order_relaxed);
             p->sysmon_slicewhen = now;
             did = true;

@@ -41,7 +41,7 @@ TestSuite(sched, .timeout = 90, .init = one_p);
 
 /* ---- FIFO order ------------------------------------------------------- */
 
-#define NFIFO 100000
+#define NFIFO TSAN_LESS(100000, 4000)   /* all alive at once: TSan's fiber limit */
 #define ROUNDS 3
 
 static int64_t fifo_ids[NFIFO];          /* gort_go's results, creation order */
@@ -633,7 +633,7 @@ Test(sched, stack_each_g_sees_exactly_the_live_goroutines)
  * lies in its own stack and survived; afterwards the statistics, the live
  * goroutines and the P's stack cache must all add up.
  */
-#define STORM_N 40000
+#define STORM_N TSAN_LESS(40000, 4000)   /* many alive at once: TSan's fiber limit */
 #define STORM_PARKED 300   /* more than twice the P's cache */
 
 static _Atomic int64_t storm_spawned, storm_ran, storm_bad;
@@ -816,6 +816,11 @@ static void two_p(void)
 
 Test(sched, spawn_storm_at_two_ps, .init = two_p)
 {
+#ifdef GORT_TSAN
+    cr_skip_test("its final check walks the other P's stack cache while that P's M may still "
+                 "be freeing exited goroutines' stacks into it: a data race by design, which "
+                 "it retries until the counts agree");
+#endif
     cr_assert_eq(run_main(storm_main, NULL), 0);
     cr_assert_eq(storm_procs, 2);
     storm_assert();

@@ -66,8 +66,17 @@ static void desc_main(void *arg)
     gort_yield();
 }
 
+/* The copies read the whole descriptor, preempt flag included, which
+ * sysmon may set from its thread (seen under TSan, where the spawning
+ * loop outlasts a 10 ms time slice): no preemption here. */
+static void one_p_no_preemption(void)
+{
+    one_p();
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
+}
+
 /* What the cgo ABI promises a host about any goroutine's first words. */
-Test(stack, descriptor_bounds_are_consistent)
+Test(stack, descriptor_bounds_are_consistent, .init = one_p_no_preemption)
 {
     cr_assert_eq(run_main(desc_main, NULL), 0);
     uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -422,15 +431,19 @@ Test(stack, stacks_are_reused)
     cr_assert_eq(run_main(reuse_main, NULL), 0);
     cr_assert_gt(maps_before, 0);
     cr_assert_neq(seq_lo[0], 0, "stack_lo is 0");
+#ifndef GORT_TSAN   /* TSan maps memory for goroutines' fibers: the count says nothing there */
     cr_assert_leq(maps_after, maps_before + 1, "maps %d -> %d over %d short-lived goroutines",
                   maps_before, maps_after, NSEQ);
+#endif
     for (int i = 1; i < NSEQ; i++)
         if (seq_lo[i] != seq_lo[0])
             cr_assert_fail("goroutine %d got stack %#lx, its predecessor %#lx", i,
                            (unsigned long)seq_lo[i], (unsigned long)seq_lo[0]);
     /* The second wave runs entirely on the first wave's stacks (hot and
      * cold ones) and maps nothing new. */
+#ifndef GORT_TSAN
     cr_assert_leq(wave_maps[1], wave_maps[0] + 1, "maps %d -> %d", wave_maps[0], wave_maps[1]);
+#endif
     qsort(wave_lo[0], NWAVE, sizeof(uintptr_t), cmpu);
     cr_assert_neq(wave_lo[0][0], 0, "stack_lo is 0");
     for (int i = 1; i < NWAVE; i++)
@@ -519,6 +532,9 @@ static void waves_main(void *arg)
 
 Test(stack, freed_stacks_stay_resident_for_the_next_wave_then_go_back)
 {
+#ifdef GORT_TSAN
+    cr_skip_test("RSS and page faults under TSan count its shadow of every stack page too");
+#endif
     cr_assert_eq(run_main(waves_main, NULL), 0);
     cr_assert_gt(rss_alive, (long)NCOLD * TOUCH, "the stacks were not touched? rss %ld",
                  rss_alive);
@@ -599,6 +615,10 @@ static void live_main(void *arg)
 
 Test(stack, twenty_thousand_live_goroutines_use_few_mappings)
 {
+#ifdef GORT_TSAN
+    cr_skip_test("a count of mappings, which TSan's own per-fiber memory swamps, of more live "
+                 "goroutines than TSan allows fibers (8128)");
+#endif
     if (!guard_madvise_supported())
         cr_skip_test("this kernel has no MADV_GUARD_INSTALL");
     cr_assert_eq(run_main(live_main, NULL), 0);

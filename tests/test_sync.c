@@ -35,7 +35,7 @@ TestSuite(sync, .timeout = 30);
 /* ---- mutex: mutual exclusion ------------------------------------------ */
 
 #define STRESS_G 200
-#define STRESS_N 10000
+#define STRESS_N TSAN_LESS(10000, 500)   /* 2M lock/unlock pairs: hours under TSan */
 
 static gort_mutex stress_mu = GORT_MUTEX_INIT;
 static gort_waitgroup stress_wg;
@@ -108,9 +108,20 @@ static void trylock_main(void *arg)
     gort_mutex_unlock(&try_mu);
 }
 
-Test(sync, mutex_trylock)
+/* The checks rely on child-first spawns finishing before the parent goes
+ * on, which only one P without preemption guarantees: at two, an idle P
+ * may take the parent from runnext while a slow child starts (sysmon sees
+ * the P stuck), and a preemption request makes the child yield at its
+ * trylock.  (Seen under TSan, where a child's first run is slower: the
+ * parent read the result before the child had set it.) */
+static void trylock_init(void)
 {
-    cr_assert_eq(sync_run(0, trylock_main, NULL), 0);
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
+}
+
+Test(sync, mutex_trylock, .init = trylock_init)
+{
+    cr_assert_eq(sync_run(1, trylock_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
 
@@ -392,7 +403,7 @@ Test(sync, rwmutex_writer_not_starved_default_procs)
 
 /* ---- wait group -------------------------------------------------------- */
 
-#define WG_MANY 10000
+#define WG_MANY TSAN_LESS(10000, 4000)   /* all alive at once: TSan's fiber limit */
 
 static gort_waitgroup wg_gate, wg_all;
 static atomic_int wg_finished;
@@ -660,6 +671,17 @@ Test(sync, cond_broadcast_rounds)
     cr_assert_eq(bc_gen, BC_ROUNDS);
 }
 
+/* The FIFO tests check the order in which goroutines that queued up one
+ * by one are woken.  A preemption request is a yield at the next
+ * checkpoint -- inside the lock or acquire a goroutine was about to queue
+ * with -- and lets the next one queue first: a slow machine (or TSan)
+ * that stretches the spawning loop past sysmon's 10 ms does exactly that
+ * (seen under TSan: "acquirer #57 was 58").  So no preemption here. */
+static void no_preemption(void)
+{
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
+}
+
 /* Signal wakes in FIFO (ticket) order. */
 static gort_mutex fifo_mu;
 static gort_cond fifo_c = GORT_COND_INIT(&fifo_mu);
@@ -690,7 +712,7 @@ static void cond_fifo_main(void *arg)
     }
 }
 
-Test(sync, cond_signal_fifo_p1)
+Test(sync, cond_signal_fifo_p1, .init = no_preemption)
 {
     cr_assert_eq(sync_run(1, cond_fifo_main, NULL), 0);
     cr_assert_eq(fifo_n, 10);
@@ -783,7 +805,7 @@ static void sem_fifo_main(void *arg)
     gort_waitgroup_wait(&fifo_wg);
 }
 
-Test(sync, sema_fifo_p1)
+Test(sync, sema_fifo_p1, .init = no_preemption)
 {
     cr_assert_eq(sync_run(1, sem_fifo_main, NULL), 0);
     ASSERT_NO_FAILURES();
@@ -895,7 +917,7 @@ Test(sync, sema_shared_bucket_p1)
  * (on a stack that is freed) must not be found by run 2, which parks and
  * wakes on the same address. */
 static gort_mutex restart_mu;
-static int restart_got;
+static atomic_int restart_got;   /* run 2's main polls it without the mutex */
 
 static void restart_blocker(void *arg)
 {

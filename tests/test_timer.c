@@ -110,7 +110,18 @@ void __wrap_free(void *p)
  * gort_sleep
  * ====================================================================== */
 
-#define NSLEEP 10000
+/* (alive at once in the common-base and barrier modes: TSan's fiber limit) */
+#define NSLEEP TSAN_LESS(10000, 2000)
+
+/* Under TSan every wake-up costs 10-50 times more, so the sleeper tests'
+ * bounds on lateness, order and total time say nothing about the timers
+ * there: a TSan build checks only that no sleeper wakes early and that
+ * all of them wake (and, of course, that TSan finds no race). */
+#ifdef GORT_TSAN
+#define SL_TIMING 0
+#else
+#define SL_TIMING 1
+#endif
 
 struct sleeper {
     int64_t deadline, woke;
@@ -244,16 +255,18 @@ static struct sl_result sleep_order_run(int nprocs, int mode, int n)
     /* A hang detector: ~0.1 s when quiet, seconds under ASan on a host
      * loaded 7x by other processes. */
     cr_assert_lt(sl_total, 10 * GORT_SECOND, "took %.1f ms", ms(sl_total));
-    cr_assert_lt(r.late_starts, n / 2, "%d of %d sleepers started past their deadline",
-                 r.late_starts, n);
+    if (SL_TIMING)
+        cr_assert_lt(r.late_starts, n / 2, "%d of %d sleepers started past their deadline",
+                     r.late_starts, n);
     return r;
 }
 
 static void assert_in_order(struct sl_result r, int allowed)
 {
-    cr_assert_leq(r.inversions, allowed,
-                  "%d wake-ups out of deadline order by more than 1 ms (worst %.3f ms)",
-                  r.inversions, ms(r.worst_inv));
+    if (SL_TIMING)
+        cr_assert_leq(r.inversions, allowed,
+                      "%d wake-ups out of deadline order by more than 1 ms (worst %.3f ms)",
+                      r.inversions, ms(r.worst_inv));
 }
 
 Test(timer, sleepers_wake_in_deadline_order_one_p)
@@ -282,7 +295,8 @@ static void two_p_bounded(int mode)
     /* While spawning, a sleeper woken on the spawner's P waits behind the
      * spawning loop, which runnext keeps first: up to the spawn time. */
     int64_t bound = GORT_SECOND + (mode == SPAWN_WHILE_SLEEPING ? sl_spawn : 0);
-    cr_assert_lt(r.max_late, bound, "a sleeper woke %.3f ms late (spawning took %.3f ms)",
+    if (SL_TIMING)
+        cr_assert_lt(r.max_late, bound, "a sleeper woke %.3f ms late (spawning took %.3f ms)",
                  ms(r.max_late), ms(sl_spawn));
 }
 
@@ -309,6 +323,8 @@ Test(timer, sleepers_two_p_start_barrier_bounded)
 Test(timer, sleepers_two_p_with_headroom_bounded)
 {
     struct sl_result r = sleep_order_run(2, COMMON_BASE, 2000);
+    if (!SL_TIMING)
+        return;
     cr_assert_lt(r.worst_inv, 100 * MS, "worst inversion %.3f ms", ms(r.worst_inv));
     cr_assert_lt(r.max_late, 250 * MS, "a sleeper woke %.3f ms late", ms(r.max_late));
 }

@@ -26,6 +26,22 @@
 
 #include <gort.h>
 
+#include "tsan_criterion.h"   /* empty unless built with TSan */
+
+/*
+ * TSAN_LESS(n, m): n, or m in a ThreadSanitizer build.  Under TSan every
+ * goroutine is a TSan fiber and TSan (gcc 12's runtime) keeps at most 8128
+ * threads and fibers alive at once ("Thread limit exceeded. Dying"), and
+ * it runs stress loops 10-50 times slower: a test that keeps more
+ * goroutines alive, or loops longer, than TSan can take uses a smaller
+ * count there.  Each use says which limit it is about.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_LESS(n, m) (m)
+#else
+#define TSAN_LESS(n, m) (n)
+#endif
+
 /*
  * Fork; in the child send stderr (and stdout) into a pipe, disable core
  * dumps, call fn() and exit 0 if it returns.  Signal actions are

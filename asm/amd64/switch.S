@@ -74,6 +74,7 @@
  *   for unwinders, which look up the caller's frame at "return address -
  *   1": that byte must lie inside this FDE.
  */
+#include "config.h"
 #include "layout.h"
 
 /* Push the callee-saved state; leaves %rsp at the context (16-aligned). */
@@ -163,6 +164,17 @@ gort_yield:
 	call	gort_yield_prepare	/* next context, or NULL: keep running */
 	testq	%rax, %rax
 	jz	.Lstay
+#ifdef GORT_TSAN
+	/* TSan moves to the fiber of the G just handed the M (tls g), here
+	 * and not in C: see sanitizer.h.  r12 is saved in our context. */
+	movq	%rax, %r12
+	movq	gort_tls_g@gottpoff(%rip), %rax
+	movq	%fs:(%rax), %rax
+	movq	GORT_G_TSAN_FIBER(%rax), %rdi
+	xorl	%esi, %esi
+	call	__tsan_switch_to_fiber@PLT
+	movq	%r12, %rax
+#endif
 	movq	%rax, %rsp
 	jmp	gort_switch_tail_jmp
 .Lstay:
@@ -284,6 +296,17 @@ gort_gostart_spawn:
 	 * compares that context's FP control with ours, so ours is stored
 	 * (below the stack pointer, in the red zone) where %rbx points. */
 3:
+#ifdef GORT_TSAN
+	/* TSan moves to the next G's fiber (tls g), now that every function
+	 * of the dead goroutine has returned: see sanitizer.h. */
+	movq	%rax, %r12
+	movq	gort_tls_g@gottpoff(%rip), %rax
+	movq	%fs:(%rax), %rax
+	movq	GORT_G_TSAN_FIBER(%rax), %rdi
+	xorl	%esi, %esi
+	call	__tsan_switch_to_fiber@PLT
+	movq	%r12, %rax
+#endif
 	leaq	-GORT_CTX_SIZE(%rsp), %rbx
 	stmxcsr	GORT_CTX_FPCSR(%rbx)
 	fnstcw	GORT_CTX_FPCSR+4(%rbx)
