@@ -1750,7 +1750,12 @@ static void stale_round(gort_chan **b, int64_t *in, bool alone)
 {
     int64_t x = 7, v42 = 42;
     gort_go(stale_selector, NULL);   /* runs first, blocks in its select */
-    CHECKR(gort_chan_try_send(stale_c1, &v42) == 1, "the selector was not waiting on c1");
+    /* At more than one P an idle P may steal main from runnext before the
+     * selector blocks: wait for it then (bounded). */
+    int64_t give_up = gort_now() + 10 * GORT_SECOND;
+    while (gort_chan_try_send(stale_c1, &v42) != 1 && gort_now() < give_up)
+        gort_yield();
+    CHECKR(gort_now() < give_up, "the selector was not waiting on c1");
     if (alone) {
         gort_select_case cs[1] = {{.chan = stale_c2, .dir = GORT_SELECT_SEND, .elem = &x}};
         CHECK(gort_select(cs, 1, false) == -1, "a claimed select took a send on c2");
@@ -1792,6 +1797,10 @@ static void stale_main(void *arg)
 static void stale_run(int p)
 {
     procs(p);
+    /* The selector must block before main goes on: no preemption request
+     * between its spawn and its select (sanitizer builds are slow enough
+     * to reach the 10 ms slice there). */
+    setenv("GORT_DEBUG", "preemptoff=1", 1);
     stale_counts[0] = stale_counts[1] = 0;
     cr_assert_eq(run_main(stale_main, NULL), 0);
     ASSERT_NO_FAILURES();
