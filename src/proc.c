@@ -249,7 +249,10 @@ static inline gort_g *next_local(gort_m *m)
     gort_p *p = m->p;
     uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
-    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    /* Acquire: rn->lockedm is read before the CAS that takes rn, and rn
+     * may have been wired by another thread (a host thread's callback)
+     * before it was published here.  A plain load on x86-64. */
+    gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_acquire);
     if (rn && likely(p->fair_countdown > 1) && likely(rn->lockedm == NULL)) {
         bool took;
         if (gort_single_p()) {
