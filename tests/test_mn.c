@@ -1084,18 +1084,6 @@ static void mg_waiter(void *arg)
     atomic_fetch_add(&mg_finished, 1);
 }
 
-static long rss_bytes(void)
-{
-    long size = 0, resident = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
-
 static void mg_main(void *arg)
 {
     (void)arg;

@@ -463,18 +463,6 @@ Test(stack, stacks_are_reused)
 static long rss_alive = -1, rss_exited = -1, rss_after = -1;
 static long wave_faults = -1;
 
-static long rss_bytes(void)
-{
-    long size = 0, resident = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
-
 static long minor_faults(void)
 {
     struct rusage ru;

@@ -6,6 +6,7 @@
  *                  the process, so their status and message are checked
  *                  from the outside.
  *   maps_count     lines in /proc/self/maps (one per mapping).
+ *   rss_bytes      resident memory from /proc/self/statm (-1 if unreadable).
  *   run_main       gort_main with a fixed argv, for tests that do not care.
  *   guard_madvise_supported   whether this kernel has MADV_GUARD_INSTALL.
  *
@@ -96,6 +97,18 @@ static inline int run_child(void (*fn)(void), char *errbuf, size_t n)
     if (WIFSIGNALED(st))
         return -WTERMSIG(st);
     return WEXITSTATUS(st);
+}
+
+static inline long rss_bytes(void)
+{
+    long size = 0, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
 }
 
 static inline int maps_count(void)
