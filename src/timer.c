@@ -223,9 +223,14 @@ static uint32_t take_due(gort_p *p, int64_t now, struct due *out)
             atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
             atomic_store_explicit(&t->state, GORT_TIMER_IDLE, memory_order_relaxed);
         }
-        if (out[n].t)
-            atomic_fetch_add_explicit(&t->running, 1, memory_order_relaxed);
         n++;
+        if (out[n - 1].t) {
+            /* A timer that is not self-managed ends the batch: its running
+             * count must not be held while other timers' functions run (a
+             * goroutine freeing it may hold a lock one of them needs). */
+            atomic_fetch_add_explicit(&t->running, 1, memory_order_relaxed);
+            break;
+        }
     }
     update_when0(p);
     return n;
@@ -251,7 +256,7 @@ int64_t gort_timers_run(gort_p *p, int64_t now)
             if (due[i].t)
                 atomic_fetch_sub_explicit(&due[i].t->running, 1, memory_order_release);
         }
-        if (n < DUE_BATCH)
+        if (n == 0 || next == 0 || next > now)
             return next;
     }
 }
