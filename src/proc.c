@@ -249,11 +249,13 @@ static inline gort_g *next_local(gort_m *m)
     gort_p *p = m->p;
     uint64_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->schedtick, tick, memory_order_relaxed);
-    /* Acquire: rn->lockedm is read before the CAS that takes rn, and rn
-     * may have been wired by another thread (a host thread's callback)
-     * before it was published here.  A plain load on x86-64. */
+    /* rn's fields are read only once the CAS has made it ours: until
+     * then a thief may take it, run it to its exit and recycle its
+     * descriptor for a new goroutine (TSan saw exactly that).  Acquire
+     * for the single-P take, which has no CAS: a host thread may have
+     * wired rn before publishing it.  A plain load on x86-64. */
     gort_g *rn = atomic_load_explicit(&p->runnext, memory_order_acquire);
-    if (rn && likely(p->fair_countdown > 1) && likely(rn->lockedm == NULL)) {
+    if (rn && likely(p->fair_countdown > 1)) {
         bool took;
         if (gort_single_p()) {
             atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
@@ -264,6 +266,11 @@ static inline gort_g *next_local(gort_m *m)
                                                            memory_order_relaxed);
         }
         if (likely(took)) {
+            if (unlikely(rn->lockedm != NULL)) {
+                /* Wired to another M: g0's loop hands it over. */
+                gort_runq_put_next(p, rn);
+                return NULL;
+            }
             p->fair_countdown--;
             return rn;
         }
