@@ -271,8 +271,13 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
         p = gort_releasep(m);
     }
     gort_rtlock_unlock(&m->sc_lock);
-    if (p)
+    if (p) {
         gort_handoffp(p);
+        /* The next blocking call's hand-off should find a parked M to
+         * wake, not make a thread while its P waits.  This thread is
+         * about to block anyway: making it here costs nobody. */
+        gort_spare_m(1);
+    }
     gort_asmcgocall(fn, arg, call_stack_top(m), &g->cgo_sp);
     call_end(g, m, gort_trace_on);
 }
