@@ -277,15 +277,42 @@ static noreturn void no_runtime(const char *what, int st)
                                  : "no runtime running (call gort_main or gort_start first)");
 }
 
-void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
+/* True if a call from the thread whose current G is g (NULL: none of
+ * this run) comes from inside the run: a goroutine's own C code, or a
+ * thread already inside a callback.  While gort_stop waits for the run to
+ * wind down, these are its goroutines finishing; anything else is new
+ * work from outside. */
+static bool from_inside(gort_g *g)
 {
-    int st = atomic_load(&rt_state);
-    if (unlikely(st != RT_RUNNING)) {
+    if (!g || tls_gen != atomic_load(&rt_generation))
+        return false;
+    return !(g->m->is_extra && g->m->cb_depth == 0);
+}
+
+/* Count the caller in ncallbacks while the runtime can take it: running,
+ * or stopping and the caller is one of its own.  The count goes up
+ * before the state is read, and gort_stop sets the state before it reads
+ * the count (both sequentially consistent): either the caller sees
+ * STOPPING, or gort_stop sees the caller and waits for it -- never a
+ * caller that passed the check while the run is freed under it. */
+static void admit(gort_g *g, const char *what)
+{
+    for (;;) {
+        atomic_fetch_add(&ncallbacks, 1);
+        int st = atomic_load(&rt_state);
+        if (likely(st == RT_RUNNING) || (st == RT_STOPPING && from_inside(g)))
+            return;
+        atomic_fetch_sub(&ncallbacks, 1);
         bool up = st == RT_NONE ? rt_wait_start() : st == RT_STARTING && gort_rt_wait_running();
         if (!up)
             no_runtime(what, atomic_load(&rt_state));
     }
+}
+
+void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
+{
     gort_g *g = gort_getg();
+    admit(g, what);
     if (g && tls_gen != atomic_load(&rt_generation)) {
         gort_setg(NULL);
         g = NULL;
@@ -297,13 +324,13 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     }
     if (g->in_cgo == GORT_CGO_NONE) {
         fn(arg);   /* a goroutine calling the pointer itself */
+        atomic_fetch_sub(&ncallbacks, 1);
         return;
     }
     if (g->in_cgo == GORT_CGO_FAST)
         gort_throw_call("gort_cgocall_fast", "the C function called back into gort (%s); "
                         "use gort_cgocall for calls that may call back", what);
 
-    atomic_fetch_add(&ncallbacks, 1);
     gort_m *m = g->m;
     /* Wire g to this M before anything can make it wait: below us on the
      * system stack are the foreign caller's frames, so waiting for a P

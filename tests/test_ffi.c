@@ -1825,6 +1825,45 @@ Test(ffi, library_mode_stop_races_threads_outside_the_runtime)
     cr_log_info("%d start/stop cycles", cycle);
 }
 
+/* gort_stop waits for running goroutines to finish, and finishing may
+ * mean a foreign call calling back: that callback is the run's own, and
+ * is taken while the runtime is stopping. */
+static atomic_long finish_result;
+
+static void c_waits_for_stop_then_calls_back(void *arg)
+{
+    (void)arg;
+    while (gort_rt_state() != GORT_RT_STOPPING)
+        usleep(1000);
+    atomic_store(&finish_result, (long)cb_add(40, 2));
+}
+
+static void finisher(void *arg)
+{
+    (void)arg;
+    gort_cgocall(c_waits_for_stop_then_calls_back, NULL);
+}
+
+static void start_finisher(void *arg)
+{
+    (void)arg;
+    gort_go(finisher, NULL);
+}
+
+Test(ffi, a_goroutine_finishing_during_stop_may_call_back)
+{
+    prep_cif_ii_i();
+    cb_add = (fn_ii_i)gort_callback_new(&cif_ii_i, add_handler, NULL);
+    cr_assert_not_null(cb_add);
+    atomic_store(&finish_result, 0);
+    cr_assert_eq(gort_start(NULL), 0);
+    gort_run(start_finisher, NULL);
+    cr_assert_eq(gort_stop(30 * GORT_SECOND), 0);
+    cr_assert_eq(atomic_load(&finish_result), 42);
+    gort_callback_free((void *)cb_add);
+    ASSERT_NO_FAILURES();
+}
+
 /* ---- misuse -------------------------------------------------------------- */
 
 static void make_cb_quiet(void)
@@ -1843,6 +1882,48 @@ static void child_callback_after_stop(void)
     if (gort_stop(GORT_SECOND) != 0)
         _exit(12);
     cb_add(1, 2);
+}
+
+/* A thread new to gort calls in while gort_stop waits for a goroutine
+ * (in a foreign call that lasts until then): new work, refused. */
+static void *stranger_calls(void *arg)
+{
+    (void)arg;
+    cb_add(1, 2);
+    return NULL;
+}
+
+static void c_holds_the_stop(void *arg)
+{
+    (void)arg;
+    while (gort_rt_state() != GORT_RT_STOPPING)
+        usleep(1000);
+    pthread_t t;
+    if (pthread_create(&t, NULL, stranger_calls, NULL) != 0)
+        _exit(14);
+    pthread_join(t, NULL);   /* the stranger's fatal error ends the process */
+}
+
+static void holder(void *arg)
+{
+    (void)arg;
+    gort_cgocall(c_holds_the_stop, NULL);
+}
+
+static void start_holder(void *arg)
+{
+    (void)arg;
+    gort_go(holder, NULL);
+}
+
+static void child_callback_while_stopping(void)
+{
+    make_cb_quiet();
+    if (gort_start(NULL) != 0)
+        _exit(10);
+    gort_run(start_holder, NULL);
+    gort_stop(30 * GORT_SECOND);
+    _exit(13);
 }
 
 static void child_callback_no_runtime(void)
@@ -1896,6 +1977,14 @@ Test(ffi, misuse_callback_after_gort_stop)
                  "\"dup thread\" TSan dies on");
 #endif
     expect_fatal(child_callback_after_stop, "no runtime running");
+}
+
+Test(ffi, misuse_callback_from_a_new_thread_while_gort_stop_waits)
+{
+#ifdef GORT_TSAN
+    cr_skip_test("TSan cannot follow this forked child (see misuse_callback_after_gort_stop)");
+#endif
+    expect_fatal(child_callback_while_stopping, "the runtime stopping (after gort_stop)");
 }
 
 Test(ffi, misuse_callback_with_no_runtime)

@@ -26,8 +26,10 @@
  * its first callback and keeps it until the thread exits.  A callback
  * made while no runtime is running waits up to a second for gort_start
  * (or gort_main) to bring one up -- a host thread may call in while the
- * runtime is still starting -- and is a fatal error after that; one made
- * while gort_stop is stopping the runtime is a fatal error at once.
+ * runtime is still starting -- and is a fatal error after that.  While
+ * gort_stop waits for the run to wind down, the run's goroutines (and
+ * threads already inside a callback) may still call back as they finish;
+ * a new callback from any other thread is a fatal error at once.
  *
  * errno: a foreign call's errno is the goroutine's errno when it returns.
  */
