@@ -57,17 +57,6 @@ TestSuite(chan, .timeout = 120);
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void procs(int n)
-{
-    if (n > 0) {
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", n);
-        setenv("GORT_MAXPROCS", buf, 1);
-    } else {
-        unsetenv("GORT_MAXPROCS");
-    }
-}
-
 static uint64_t base_seed(void)
 {
     const char *s = getenv("GORT_TEST_SEED");
@@ -438,7 +427,7 @@ static void model_main(void *arg)
 
 Test(chan, model_random_sequences_one_p)
 {
-    procs(1);
+    set_procs(1);
     struct model_job j = {.seed = base_seed(), .nseq = 4000};
     cr_assert_eq(run_main(model_main, &j), 0);
     ASSERT_NO_FAILURES();
@@ -447,7 +436,7 @@ Test(chan, model_random_sequences_one_p)
 
 Test(chan, model_random_sequences_default_p)
 {
-    procs(0);
+    set_procs(0);
     struct model_job j = {.seed = base_seed() + 1, .nseq = 4000};
     cr_assert_eq(run_main(model_main, &j), 0);
     ASSERT_NO_FAILURES();
@@ -473,7 +462,7 @@ static void model_parallel_main(void *arg)
  * each model stays deterministic while the Ps run them at once. */
 Test(chan, model_random_sequences_parallel_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(model_parallel_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -700,14 +689,14 @@ static void pc_main(void *arg)
 
 Test(chan, producer_consumer_fifo_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(pc_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
 
 Test(chan, producer_consumer_fifo_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(pc_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -790,7 +779,7 @@ static void handoff_main(void *arg)
 
 Test(chan, unbuffered_send_hands_value_to_parked_receiver)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(handoff_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -833,7 +822,7 @@ static void pingpong_main(void *arg)
 
 Test(chan, unbuffered_ping_pong_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(pingpong_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -881,7 +870,7 @@ static void closed_main(void *arg)
 
 Test(chan, recv_from_closed_drains_then_reports_closed)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(closed_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -965,14 +954,14 @@ static void close_wakes_main(void *arg)
 
 Test(chan, close_wakes_all_blocked_receivers_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(close_wakes_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
 
 Test(chan, close_wakes_all_blocked_receivers_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(close_wakes_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1026,7 +1015,7 @@ static void lencap_main(void *arg)
 
 Test(chan, len_and_cap)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(lencap_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1101,7 +1090,7 @@ static void big_main(void *arg)
 
 Test(chan, values_of_any_size_are_copied)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(big_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1149,7 +1138,7 @@ static void zerosize_main(void *arg)
 
 Test(chan, zero_size_elements)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(zerosize_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1195,7 +1184,7 @@ static void discard_main(void *arg)
 
 Test(chan, recv_with_null_elem_discards)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(discard_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1246,7 +1235,7 @@ static void nilchan_main(void *arg)
 
 Test(chan, null_channel)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(nilchan_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1270,7 +1259,7 @@ static void nil_blocked_main(void *arg)
 /* Goroutines blocked forever on NULL are discarded when main returns. */
 Test(chan, goroutines_blocked_on_null_do_not_keep_main_alive)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(nil_blocked_main, NULL), 0);
 }
 
@@ -1337,7 +1326,7 @@ static void refcount_main(void *arg)
 
 Test(chan, retain_release_reference_counting)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(refcount_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1442,7 +1431,7 @@ static void stress_main(void *arg)
 
 static void stress_run(int nprocs, size_t cap, bool use_select)
 {
-    procs(nprocs);
+    set_procs(nprocs);
     st.use_select = use_select;
     int64_t t0 = gort_now();
     cr_assert_eq(run_main(stress_main, (void *)(uintptr_t)cap), 0);
@@ -1557,14 +1546,14 @@ static void many_main(void *arg)
 
 Test(chan, select_100_cases_each_made_ready_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(many_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
 
 Test(chan, select_100_cases_each_made_ready_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(many_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1611,7 +1600,7 @@ static void all_ready_main(void *arg)
 
 Test(chan, select_100_cases_all_ready_uniform)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(all_ready_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_gt(all_ready_p, P_REJECT, "100 ready cases not chosen uniformly: p=%g",
@@ -1638,7 +1627,7 @@ static void huge_main(void *arg)
 
 Test(chan, select_with_65536_cases)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(huge_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1701,7 +1690,7 @@ static void uniform_check(const char *label)
 
 Test(chan, select_choice_is_uniform_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(uniform_main, NULL), 0);
     ASSERT_NO_FAILURES();
     uniform_check("1 P");
@@ -1709,7 +1698,7 @@ Test(chan, select_choice_is_uniform_one_p)
 
 Test(chan, select_choice_is_uniform_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(uniform_main, NULL), 0);
     ASSERT_NO_FAILURES();
     uniform_check("default P");
@@ -1796,7 +1785,7 @@ static void stale_main(void *arg)
 
 static void stale_run(int p)
 {
-    procs(p);
+    set_procs(p);
     /* The selector must block before main goes on: no preemption request
      * between its spawn and its select (sanitizer builds are slow enough
      * to reach the 10 ms slice there). */
@@ -1921,7 +1910,7 @@ static void same_chan_main(void *arg)
 
 Test(chan, same_channel_in_several_cases_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(same_chan_main, NULL), 0);
     ASSERT_NO_FAILURES();
     for (int k = 0; k < 2; k++) {
@@ -1933,7 +1922,7 @@ Test(chan, same_channel_in_several_cases_one_p)
 
 Test(chan, same_channel_in_several_cases_default_p)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(same_chan_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -1983,7 +1972,7 @@ static void pair_main(void *arg)
 
 Test(chan, two_selects_with_send_and_recv_on_one_channel_pair_up)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(pair_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -2081,7 +2070,7 @@ static void dl_main(void *arg)
 
 static void dl_run(int nprocs)
 {
-    procs(nprocs);
+    set_procs(nprocs);
     cr_assert_eq(run_main(dl_main, NULL), 0);
     ASSERT_NO_FAILURES();
     fprintf(stderr, "[info] select lock-order stress P=%d: %ld selects in 0.8 s\n", nprocs,
@@ -2138,7 +2127,7 @@ static void timer_select_main(void *arg)
 
 Test(chan, select_with_timer_timeout_case)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(timer_select_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -2182,7 +2171,7 @@ static void idle_forever(void)
 
 static void child_main(void (*g)(void *))
 {
-    procs(0);
+    set_procs(0);
     run_main(g, NULL);
 }
 
@@ -2479,13 +2468,13 @@ static void m_nil_deadlock(void *arg)
 
 static void m_nil_deadlock_p1(void)
 {
-    procs(1);
+    set_procs(1);
     run_main(m_nil_deadlock, NULL);
 }
 
 static void m_nil_deadlock_default(void)
 {
-    procs(0);
+    set_procs(0);
     run_main(m_nil_deadlock, NULL);
 }
 
@@ -2497,7 +2486,7 @@ static void m_empty_select(void *arg)
 
 static void m_empty_select_child(void)
 {
-    procs(0);
+    set_procs(0);
     run_main(m_empty_select, NULL);
 }
 
@@ -2510,7 +2499,7 @@ static void m_chan_deadlock(void *arg)
 
 static void m_chan_deadlock_child(void)
 {
-    procs(0);
+    set_procs(0);
     run_main(m_chan_deadlock, NULL);
 }
 

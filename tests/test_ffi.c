@@ -44,53 +44,12 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#define GORT_TEST_CHECKS   /* CHECK, ASSERT_NO_FAILURES from util.h */
 #include "util.h"
 
 TestSuite(ffi, .timeout = 60);
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static atomic_int failures;
-static char failmsg[512];
-
-static void note_failure(int line, const char *fmt, ...)
-{
-    if (atomic_fetch_add(&failures, 1) != 0)
-        return;
-    int n = snprintf(failmsg, sizeof failmsg, "line %d: ", line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-#define CHECK(cond)                                      \
-    do {                                                 \
-        if (!(cond))                                     \
-            note_failure(__LINE__, "%s", #cond);         \
-    } while (0)
-
-#define CHECKF(cond, ...)                                \
-    do {                                                 \
-        if (!(cond))                                     \
-            note_failure(__LINE__, __VA_ARGS__);         \
-    } while (0)
-
-#define ASSERT_NO_FAILURES()                                                    \
-    cr_assert_eq(atomic_load(&failures), 0, "%d failed checks, first: %s",      \
-                 atomic_load(&failures), failmsg)
-
-static int run_p(int procs, void (*fn)(void *), void *arg)
-{
-    if (procs > 0) {
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", procs);
-        setenv("GORT_MAXPROCS", buf, 1);
-    } else {
-        unsetenv("GORT_MAXPROCS");
-    }
-    return gort_main(0, NULL, fn, arg);
-}
 
 static int64_t now_ns(void)
 {
@@ -172,7 +131,7 @@ static void add_handler(ffi_cif *cif, void *ret, void **args, void *user)
     int local = 0;
     gort_g *g = gort_getg();
     CHECK(gort_id() > 0);
-    CHECKF(g && on_g_stack(g, (uintptr_t)&local), "handler local %p off its goroutine's stack",
+    CHECK(g && on_g_stack(g, (uintptr_t)&local), "handler local %p off its goroutine's stack",
            (void *)&local);
     atomic_fetch_add(&add_calls, 1);
     *(int64_t *)ret = *(int64_t *)args[0] + *(int64_t *)args[1];
@@ -232,8 +191,8 @@ static void deep_worker(void *arg)
     CHECK(gort_stack_size_of(g) <= 64 * 1024 + 4096);
     struct deep_arg d;
     gort_cgocall(deep_fn, &d);
-    CHECKF(d.result == 1, "deep recursion returned %lld", (long long)d.result);
-    CHECKF(d.top - d.lowest >= 2 * 1024 * 1024, "the C function used only %lu bytes of stack",
+    CHECK(d.result == 1, "deep recursion returned %lld", (long long)d.result);
+    CHECK(d.top - d.lowest >= 2 * 1024 * 1024, "the C function used only %lu bytes of stack",
            (unsigned long)(d.top - d.lowest));
     CHECK(!on_g_stack(g, d.lowest) && !on_g_stack(g, d.top));
     atomic_fetch_add(&deep_done, 1);
@@ -247,9 +206,9 @@ static void sysstack_main(void *arg)
     CHECK(on_g_stack(g, (uintptr_t)&mine));   /* the check below is not vacuous */
     struct stack_rec r = {0};
     gort_cgocall(record_local, &r);
-    CHECKF(!on_g_stack(g, r.local), "C local %#lx inside the goroutine's stack [%#lx, %#lx)",
+    CHECK(!on_g_stack(g, r.local), "C local %#lx inside the goroutine's stack [%#lx, %#lx)",
            (unsigned long)r.local, (unsigned long)g->stack_lo, (unsigned long)g->stack_hi);
-    CHECKF(r.local >= r.g0_lo && r.local < r.g0_hi,
+    CHECK(r.local >= r.g0_lo && r.local < r.g0_hi,
            "C local %#lx outside the thread's system stack [%#lx, %#lx)", (unsigned long)r.local,
            (unsigned long)r.g0_lo, (unsigned long)r.g0_hi);
     memset(&r, 0, sizeof r);
@@ -270,7 +229,7 @@ static void sysstack_main(void *arg)
 
 Test(ffi, cgocall_runs_on_the_system_stack)
 {
-    cr_assert_eq(run_p(0, sysstack_main, NULL), 0);
+    cr_assert_eq(run_procs(0, sysstack_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&deep_done), 4);
 }
@@ -298,13 +257,13 @@ static void errno_checks(int base)
 {
     set_errno(0);
     gort_cgocall(set_errno_fn, (void *)(intptr_t)(base + 1));
-    CHECKF(get_errno() == base + 1, "gort_cgocall: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 1, "gort_cgocall: errno %d (base %d)", get_errno(), base);
     gort_yield();   /* errno is the goroutine's: kept across a switch */
-    CHECKF(get_errno() == base + 1, "after a yield: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 1, "after a yield: errno %d (base %d)", get_errno(), base);
     gort_cgocall_blocking(set_errno_fn, (void *)(intptr_t)(base + 2));
-    CHECKF(get_errno() == base + 2, "gort_cgocall_blocking: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 2, "gort_cgocall_blocking: errno %d (base %d)", get_errno(), base);
     gort_cgocall_fast(set_errno_fn, (void *)(intptr_t)(base + 3));
-    CHECKF(get_errno() == base + 3, "gort_cgocall_fast: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 3, "gort_cgocall_fast: errno %d (base %d)", get_errno(), base);
 
     ffi_cif cif;
     ffi_type *at[1] = {&ffi_type_sint64};
@@ -313,12 +272,12 @@ static void errno_checks(int base)
     void *av[1] = {&v};
     gort_ffi_call(&cif, (void (*)(void))ffi_errno_target, &r, av);
     CHECK(r == -1);
-    CHECKF(get_errno() == base + 4, "gort_ffi_call: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 4, "gort_ffi_call: errno %d (base %d)", get_errno(), base);
 
     /* A call that lasts while another goroutine wants the P: the P is
      * taken, the caller comes back through the slow path. */
     gort_cgocall(set_errno_slow_fn, (void *)(intptr_t)(base + 5));
-    CHECKF(get_errno() == base + 5, "gort_cgocall that lost its P: errno %d (base %d)", get_errno(), base);
+    CHECK(get_errno() == base + 5, "gort_cgocall that lost its P: errno %d (base %d)", get_errno(), base);
 }
 
 static atomic_int errno_wired_done;
@@ -345,7 +304,7 @@ static void errno_main(void *arg)
 
 Test(ffi, errno_of_the_foreign_call_is_the_goroutines)
 {
-    cr_assert_eq(run_p(1, errno_main, NULL), 0);
+    cr_assert_eq(run_procs(1, errno_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&errno_wired_done), 1);
 }
@@ -373,7 +332,7 @@ static void errno_stress_worker(void *arg)
         gort_cgocall(errno_sleep_set, (void *)(intptr_t)(base + i));
         int e = get_errno();
         if (e != base + i && atomic_fetch_add(&errno_bad, 1) == 0)
-            CHECKF(0, "errno %d after a call that set %d", e, base + i);
+            CHECK(0, "errno %d after a call that set %d", e, base + i);
         atomic_fetch_add(&errno_total, 1);
         if (i % 3 == 0)
             gort_yield();
@@ -392,7 +351,7 @@ static void errno_stress_main(void *arg)
 
 Test(ffi, errno_survives_a_contended_way_back)
 {
-    cr_assert_eq(run_p(2, errno_stress_main, NULL), 0);
+    cr_assert_eq(run_procs(2, errno_stress_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&errno_total), ERRNO_G * ERRNO_CALLS);
     cr_assert_eq(atomic_load(&errno_bad), 0);
@@ -440,7 +399,7 @@ static void blocker(void *arg)
         gort_cgocall_blocking(block_fn, r);
     else
         gort_cgocall(block_fn, r);
-    CHECKF(get_errno() == 5000 + r->idx, "blocker %d: errno %d", r->idx, get_errno());
+    CHECK(get_errno() == 5000 + r->idx, "blocker %d: errno %d", r->idx, get_errno());
     gort_waitgroup_done(&block_wg);
 }
 
@@ -461,7 +420,7 @@ static void block_main(void *arg)
 
 static void check_blocking_run(void)
 {
-    cr_assert_eq(run_p(2, block_main, NULL), 0);
+    cr_assert_eq(run_procs(2, block_main, NULL), 0);
     ASSERT_NO_FAILURES();
     /* Calls that held their Ps would run two at a time: at least 640 ms,
      * however idle the machine.  A working runtime takes 25-100 ms on a
@@ -540,7 +499,7 @@ static void retake_main(void *arg)
 
 Test(ffi, a_lasting_call_loses_its_p)
 {
-    cr_assert_eq(run_p(1, retake_main, NULL), 0);
+    cr_assert_eq(run_procs(1, retake_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(retake_st_after.procs, 1);
     cr_assert_gt(retake_st_after.retakes, retake_st_before.retakes,
@@ -583,7 +542,7 @@ static void spare_main(void *arg)
 
 Test(ffi, a_taken_call_leaves_a_spare_thread_parked)
 {
-    cr_assert_eq(run_p(1, spare_main, NULL), 0);
+    cr_assert_eq(run_procs(1, spare_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert(spare_saw, "no thread was idle while the P was elsewhere");
     /* m0 (in C), sysmon, the thread running the spinner, one spare. */
@@ -634,7 +593,7 @@ static void burst_main(void *arg)
     /* One M per call in C at once, m0, sysmon, and at most two spares:
      * the spares do not pile up. */
     burst_threads = st.threads;
-    CHECKF(st.threads <= BURST_N + 4, "%d threads after bursts of %d calls", st.threads, BURST_N);
+    CHECK(st.threads <= BURST_N + 4, "%d threads after bursts of %d calls", st.threads, BURST_N);
     gort_sleep(100 * GORT_MILLISECOND);   /* let every thread settle */
     double c0 = cpu_seconds();
     int64_t t0 = now_ns();
@@ -645,7 +604,7 @@ static void burst_main(void *arg)
 
 Test(ffi, idle_after_a_burst_of_lasting_calls_uses_no_cpu)
 {
-    cr_assert_eq(run_p(1, burst_main, NULL), 0);
+    cr_assert_eq(run_procs(1, burst_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_log_info("idle after bursts: %d threads, %.3f ms CPU over %.3f s", burst_threads,
                 burst_cpu_s * 1e3, burst_wall_s);
@@ -713,7 +672,7 @@ static void short_main(void *arg)
 
 Test(ffi, short_calls_after_a_hand_off_do_not_keep_sysmon_polling)
 {
-    cr_assert_eq(run_p(1, short_main, NULL), 0);
+    cr_assert_eq(run_procs(1, short_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_log_info("short calls: %llu polling looks, %llu hand-offs, %.1f ms CPU over %.1f ms",
                 (unsigned long long)short_polls, (unsigned long long)short_retakes,
@@ -798,7 +757,7 @@ static void ffi_main(void *arg)
     void *av2[2] = {&a, &b};
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 2, &ffi_type_sint64, args_ii) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_add, &r64, av2);
-    CHECKF(r64 == 39999999998LL, "t_add: %lld", (long long)r64);
+    CHECK(r64 == 39999999998LL, "t_add: %lld", (long long)r64);
 
     /* double math */
     double x = 1.5, y = 4.0, z = 0.25, rd = 0;
@@ -806,7 +765,7 @@ static void ffi_main(void *arg)
     void *av3[3] = {&x, &y, &z};
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 3, &ffi_type_double, ddd) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_fma, &rd, av3);
-    CHECKF(rd == 6.25, "t_fma: %g", rd);
+    CHECK(rd == 6.25, "t_fma: %g", rd);
 
     /* float / int / double mix, float result */
     float f = 2.5f, rf = 0;
@@ -816,7 +775,7 @@ static void ffi_main(void *arg)
     void *avm[3] = {&f, &i32, &dd};
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 3, &ffi_type_float, fid) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_fmix, &rf, avm);
-    CHECKF(rf == 8.0f, "t_fmix: %g", (double)rf);
+    CHECK(rf == 8.0f, "t_fmix: %g", (double)rf);
 
     /* a struct returned in memory (24 bytes) */
     ffi_type *triple_el[4] = {&ffi_type_sint64, &ffi_type_sint64, &ffi_type_sint64, NULL};
@@ -828,7 +787,7 @@ static void ffi_main(void *arg)
     void *av1[1] = {&seven};
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 1, &triple_t, one64) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_triple, &tr, av1);
-    CHECKF(tr.x == 7 && tr.y == 14 && tr.z == 21, "t_triple: %lld %lld %lld", (long long)tr.x,
+    CHECK(tr.x == 7 && tr.y == 14 && tr.z == 21, "t_triple: %lld %lld %lld", (long long)tr.x,
            (long long)tr.y, (long long)tr.z);
 
     /* a struct returned in registers (rax + xmm0) */
@@ -842,7 +801,7 @@ static void ffi_main(void *arg)
     struct mixed mx = {0};
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 2, &mixed_t, id) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_mixed, &mx, avx);
-    CHECKF(mx.a == 42 && mx.d == 4.5, "t_mixed: %d %g", mx.a, mx.d);
+    CHECK(mx.a == 42 && mx.d == 4.5, "t_mixed: %d %g", mx.a, mx.d);
 
     /* void result */
     int64_t target = 0, val = 99;
@@ -865,7 +824,7 @@ static void ffi_main(void *arg)
     ffi_arg r10 = 0;
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 10, &ffi_type_sint32, ten) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_sum10, &r10, av10);
-    CHECKF((int32_t)r10 == 385, "t_sum10: %d", (int)(int32_t)r10);
+    CHECK((int32_t)r10 == 385, "t_sum10: %d", (int)(int32_t)r10);
 
     /* ten doubles (two on the stack) */
     ffi_type *tend[10];
@@ -878,7 +837,7 @@ static void ffi_main(void *arg)
     double r10d = 0;
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 10, &ffi_type_double, tend) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_sum10d, &r10d, av10);
-    CHECKF(r10d == 192.5, "t_sum10d: %g", r10d);
+    CHECK(r10d == 192.5, "t_sum10d: %g", r10d);
 
     /* uint8 wrap-around, result widened to an ffi_arg */
     uint8_t u1 = 200, u2 = 100;
@@ -887,12 +846,12 @@ static void ffi_main(void *arg)
     ffi_arg ru = 12345;
     CHECK(ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 2, &ffi_type_uint8, uu) == FFI_OK);
     gort_ffi_call(&cif, (void (*)(void))t_u8, &ru, avu);
-    CHECKF((uint8_t)ru == 44, "t_u8: %lu", (unsigned long)ru);
+    CHECK((uint8_t)ru == 44, "t_u8: %lu", (unsigned long)ru);
 }
 
 Test(ffi, ffi_call_signatures)
 {
-    cr_assert_eq(run_p(0, ffi_main, NULL), 0);
+    cr_assert_eq(run_procs(0, ffi_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
 
@@ -1004,10 +963,10 @@ static void *plain_thread_calls(void *arg)
     for (int64_t i = 0; i < THREAD_CALLS; i++)
         if (cb_add(i, 2 * i) != 3 * i)
             bad++;
-    CHECKF(bad == 0, "%d wrong answers to a plain thread", bad);
+    CHECK(bad == 0, "%d wrong answers to a plain thread", bad);
     for (int64_t i = 0; i < 20; i++) {
         int64_t r = cb_heavy(i);
-        CHECKF(r == heavy_want(i), "heavy(%lld) from a plain thread: %lld", (long long)i,
+        CHECK(r == heavy_want(i), "heavy(%lld) from a plain thread: %lld", (long long)i,
                (long long)r);
     }
     return NULL;
@@ -1027,13 +986,13 @@ static void callbacks_main(void *arg)
     /* (b) C inside a foreign call calls back */
     struct c_call c = {.a = 20, .b = 22};
     gort_cgocall(c_calls_add, &c);
-    CHECKF(c.r == 42, "add from C: %lld", (long long)c.r);
+    CHECK(c.r == 42, "add from C: %lld", (long long)c.r);
     c = (struct c_call){.a = 7};
     gort_cgocall(c_calls_heavy, &c);
-    CHECKF(c.r == heavy_want(7), "heavy from C: %lld", (long long)c.r);
+    CHECK(c.r == heavy_want(7), "heavy from C: %lld", (long long)c.r);
     c = (struct c_call){.a = 8};
     gort_cgocall_blocking(c_calls_heavy, &c);
-    CHECKF(c.r == heavy_want(8), "heavy from C (blocking): %lld", (long long)c.r);
+    CHECK(c.r == heavy_want(8), "heavy from C (blocking): %lld", (long long)c.r);
 
     /* (b') the same after the P was taken during the C part: the
      * callback comes back without a P and must wait for one without
@@ -1041,10 +1000,10 @@ static void callbacks_main(void *arg)
     for (int i = 0; i < 5; i++) {
         c = (struct c_call){.a = i, .b = 100, .delay = 5000};
         gort_cgocall(c_calls_add, &c);
-        CHECKF(c.r == i + 100, "add from C after a retake: %lld", (long long)c.r);
+        CHECK(c.r == i + 100, "add from C after a retake: %lld", (long long)c.r);
         c = (struct c_call){.a = i, .delay = 5000};
         gort_cgocall(c_calls_heavy, &c);
-        CHECKF(c.r == heavy_want(i), "heavy from C after a retake: %lld", (long long)c.r);
+        CHECK(c.r == heavy_want(i), "heavy from C after a retake: %lld", (long long)c.r);
     }
     CHECK(gort_id() == me);
 
@@ -1070,7 +1029,7 @@ static void make_callbacks(void)
 Test(ffi, callbacks_from_every_kind_of_caller_p1)
 {
     make_callbacks();
-    cr_assert_eq(run_p(1, callbacks_main, NULL), 0);
+    cr_assert_eq(run_procs(1, callbacks_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&add_calls), 1 + 1 + 5 + 2 * THREAD_CALLS);
     cr_assert_eq(atomic_load(&heavy_calls), 1 + 2 + 5 + 2 * 20);
@@ -1081,7 +1040,7 @@ Test(ffi, callbacks_from_every_kind_of_caller_p1)
 Test(ffi, callbacks_from_every_kind_of_caller_default_procs)
 {
     make_callbacks();
-    cr_assert_eq(run_p(0, callbacks_main, NULL), 0);
+    cr_assert_eq(run_procs(0, callbacks_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&add_calls), 1 + 1 + 5 + 2 * THREAD_CALLS);
     cr_assert_eq(atomic_load(&heavy_calls), 1 + 2 + 5 + 2 * 20);
@@ -1120,7 +1079,7 @@ static void serial_main(void *arg)
 Test(ffi, exited_threads_give_their_record_back)
 {
     make_callbacks();
-    cr_assert_eq(run_p(2, serial_main, NULL), 0);
+    cr_assert_eq(run_procs(2, serial_main, NULL), 0);
     ASSERT_NO_FAILURES();
     for (int i = 0; i < SERIAL_THREADS; i++)
         cr_assert_eq(atomic_load(&serial_ids[i]), 1);
@@ -1209,7 +1168,7 @@ Test(ffi, sixty_four_threads_call_one_callback)
     cr_assert_eq(ffi_prep_cif(&cif_i_i, FFI_DEFAULT_ABI, 1, &ffi_type_sint64, args_i), FFI_OK);
     cb_storm = (int64_t(*)(int64_t))gort_callback_new(&cif_i_i, storm_handler, NULL);
     cr_assert_not_null(cb_storm);
-    cr_assert_eq(run_p(0, storm_main, NULL), 0);
+    cr_assert_eq(run_procs(0, storm_main, NULL), 0);
     ASSERT_NO_FAILURES();
     long total = 0;
     for (int i = 0; i < NHOST; i++) {
@@ -1341,20 +1300,20 @@ static void nest_goroutine(void *arg)
     gort_cgocall(nest_c_fn, &c);
     /* levels 1..4 each add level + 1000 */
     int64_t want = 1 + 2 + 3 + 4 + 4 * 1000;
-    CHECKF(c.r == want, "nest %lld: %lld, want %lld", (long long)rec, (long long)c.r,
+    CHECK(c.r == want, "nest %lld: %lld, want %lld", (long long)rec, (long long)c.r,
            (long long)want);
     for (int l = 0; l <= NEST; l++) {
-        CHECKF(n->g_id[l] == n->g_id[0], "level %d ran as goroutine %lld, not %lld", l,
+        CHECK(n->g_id[l] == n->g_id[0], "level %d ran as goroutine %lld, not %lld", l,
                (long long)n->g_id[l], (long long)n->g_id[0]);
-        CHECKF(on_g_stack(g, n->g_local[l]), "goroutine level %d at %#lx off [%#lx, %#lx)", l,
+        CHECK(on_g_stack(g, n->g_local[l]), "goroutine level %d at %#lx off [%#lx, %#lx)", l,
                (unsigned long)n->g_local[l], (unsigned long)n->lo, (unsigned long)n->hi);
         if (l > 0) {
-            CHECKF(!on_g_stack(g, n->c_local[l]), "C level %d on the goroutine's stack", l);
-            CHECKF(n->g_local[l] < n->g_local[l - 1], "goroutine level %d above level %d", l,
+            CHECK(!on_g_stack(g, n->c_local[l]), "C level %d on the goroutine's stack", l);
+            CHECK(n->g_local[l] < n->g_local[l - 1], "goroutine level %d above level %d", l,
                    l - 1);
         }
         if (l > 1)
-            CHECKF(n->c_local[l] < n->c_local[l - 1], "C level %d above level %d", l, l - 1);
+            CHECK(n->c_local[l] < n->c_local[l - 1], "C level %d above level %d", l, l - 1);
     }
     atomic_fetch_add(&nest_done, 1);
 }
@@ -1383,7 +1342,7 @@ Test(ffi, nesting_four_deep)
 {
     make_nest_cb();
     nest_n = 8;
-    cr_assert_eq(run_p(0, nest_main, NULL), 0);
+    cr_assert_eq(run_procs(0, nest_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&nest_done), 8);
 }
@@ -1394,7 +1353,7 @@ Test(ffi, nesting_four_deep_with_retakes_p1)
     nest_n = 3;
     for (int i = 0; i < nest_n; i++)
         nest_recs[i].delay = 3000;   /* each C level lasts: its P is taken */
-    cr_assert_eq(run_p(1, nest_main, NULL), 0);
+    cr_assert_eq(run_procs(1, nest_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&nest_done), 3);
 }
@@ -1521,13 +1480,13 @@ static void host_caller(void *arg)
 
     int64_t tid = 0;
     gort_host_call(host, &c_tid, (void (*)(void))h_tid, &tid, NULL);
-    CHECKF(tid == host_tid, "ran on thread %lld, host is %lld", (long long)tid,
+    CHECK(tid == host_tid, "ran on thread %lld, host is %lld", (long long)tid,
            (long long)host_tid);
     for (int32_t k = 1; k <= HOST_CALLS; k++) {
         int64_t a = who * 1000000 + k, b = k, r = 0;
         void *av[2] = {&a, &b};
         gort_host_call(host, &c_add, (void (*)(void))h_add, &r, av);
-        CHECKF(r == a + b, "h_add: %lld", (long long)r);
+        CHECK(r == a + b, "h_add: %lld", (long long)r);
         int32_t w = who, kk = k;
         void *as[2] = {&w, &kk};
         gort_host_call(host, &c_seq, (void (*)(void))h_seq, NULL, as);
@@ -1537,7 +1496,7 @@ static void host_caller(void *arg)
             void *ae[1] = {&ev};
             set_errno(0);
             gort_host_call(host, &c_errno, (void (*)(void))h_errno, &re, ae);
-            CHECKF(get_errno() == ev, "errno after gort_host_call %d, want %d", get_errno(), ev);
+            CHECK(get_errno() == ev, "errno after gort_host_call %d, want %d", get_errno(), ev);
             CHECK((int32_t)re == -1);
         }
         if (k % 7 == 0)
@@ -1566,7 +1525,7 @@ static void host_main(void *arg)
 
 Test(ffi, host_calls_run_on_the_host_thread_in_order)
 {
-    cr_assert_eq(run_p(0, host_main, NULL), 0);
+    cr_assert_eq(run_procs(0, host_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_eq(atomic_load(&host_done), HOST_G);
     cr_assert_eq(atomic_load(&host_wrong_thread), 0);

@@ -134,6 +134,24 @@ static inline int run_main(void (*fn)(void *), void *arg)
     return gort_main(1, argv, fn, arg);
 }
 
+/* GORT_MAXPROCS for the next run: n, or unset (the default) for 0. */
+static inline void set_procs(int n)
+{
+    if (n > 0) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", n);
+        setenv("GORT_MAXPROCS", buf, 1);
+    } else {
+        unsetenv("GORT_MAXPROCS");
+    }
+}
+
+static inline int run_procs(int procs, void (*fn)(void *), void *arg)
+{
+    set_procs(procs);
+    return run_main(fn, arg);
+}
+
 static inline int guard_madvise_supported(void)
 {
     long pg = sysconf(_SC_PAGESIZE);
@@ -153,30 +171,39 @@ static inline int guard_madvise_supported(void)
 /* Checks made inside goroutines, which must not use cr_assert (it would
  * unwind a goroutine's stack): CHECK records the first failure and its
  * line, CHECKR also returns, and ASSERT_NO_FAILURES asserts on the record
- * after gort_main has returned.  Opt in with #define GORT_TEST_CHECKS. */
+ * after gort_main has returned.  The message is an optional printf
+ * format and its arguments; without one, the condition's text.  Opt in
+ * with #define GORT_TEST_CHECKS. */
 static atomic_int nfail;
 static char failmsg[1024];
 
-static inline void fail_at(int line, const char *fmt, ...)
+static inline __attribute__((format(printf, 3, 4))) void fail_at(int line, const char *cond,
+                                                                 const char *fmt, ...)
 {
     if (atomic_fetch_add(&nfail, 1) != 0)
         return;
     int n = snprintf(failmsg, sizeof failmsg, "line %d: ", line);
+    if (!fmt[1]) {
+        snprintf(failmsg + n, sizeof failmsg - (size_t)n, "%s", cond);
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt, ap);
+    vsnprintf(failmsg + n, sizeof failmsg - (size_t)n, fmt + 1, ap);
     va_end(ap);
 }
 
+/* " " before the arguments (a literal format, or nothing at all) keeps the
+ * format from ever being empty; fail_at skips it. */
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \
         if (!(cond))                                                                      \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
+            fail_at(__LINE__, #cond, " " __VA_ARGS__);                                     \
     } while (0)
 #define CHECKR(cond, ...)                                                                 \
     do {                                                                                  \
         if (!(cond)) {                                                                    \
-            fail_at(__LINE__, __VA_ARGS__);                                               \
+            fail_at(__LINE__, #cond, " " __VA_ARGS__);                                     \
             return;                                                                       \
         }                                                                                 \
     } while (0)
