@@ -213,24 +213,28 @@ static uint32_t take_due(gort_p *p, int64_t now, struct due *out)
     while (n < DUE_BATCH && p->ntimers && p->timers[0].when <= now) {
         gort_rt_timer *t = p->timers[0].t;
         heap_remove(p, 0);
-        out[n] = (struct due){t->f, t->arg, t->self_managed ? NULL : t};
+        bool managed = !t->self_managed;
+        /* Counted as running before t->p says it is off every heap:
+         * free (gort_timer_cancel) reads t->p without the heap lock, and
+         * on NULL goes straight to waiting for running to be 0 -- seeing
+         * 0 before this increment, it would free t under our feet. */
+        if (managed)
+            atomic_fetch_add_explicit(&t->running, 1, memory_order_relaxed);
+        out[n++] = (struct due){t->f, t->arg, managed ? t : NULL};
         if (t->period > 0) {
             t->when += t->period;
             if (t->when <= now)   /* fell behind: skip the missed ticks */
                 t->when = now + t->period;
             heap_push(p, t);      /* cannot fail: it was just in the heap */
         } else {
-            atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
             atomic_store_explicit(&t->state, GORT_TIMER_IDLE, memory_order_relaxed);
+            atomic_store_explicit(&t->p, NULL, memory_order_release);
         }
-        n++;
-        if (out[n - 1].t) {
-            /* A timer that is not self-managed ends the batch: its running
-             * count must not be held while other timers' functions run (a
-             * goroutine freeing it may hold a lock one of them needs). */
-            atomic_fetch_add_explicit(&t->running, 1, memory_order_relaxed);
+        /* A timer that is not self-managed ends the batch: its running
+         * count must not be held while other timers' functions run (a
+         * goroutine freeing it may hold a lock one of them needs). */
+        if (managed)
             break;
-        }
     }
     update_when0(p);
     return n;
