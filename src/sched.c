@@ -385,14 +385,25 @@ static void stopm(gort_m *m, bool for_timers)
     }
     gort_checkdead_locked();
     int64_t until = 0;
-    if (for_timers && !gort_sched.timer_sleeper && !atomic_load(&gort_sched.stopping)) {
-        until = gort_timers_next();
-        if (until) {
+    gort_m *poke = NULL;
+    if (for_timers && !atomic_load(&gort_sched.stopping)) {
+        int64_t next = gort_timers_next();
+        if (next && !gort_sched.timer_sleeper) {
+            until = next;
             gort_sched.timer_sleeper = m;
             gort_sched.timer_sleep_until = until;
+        } else if (next && next < gort_sched.timer_sleep_until) {
+            /* The sleeper waits for a later deadline than one this M
+             * saw: a timer started while every P was busy (no poke then:
+             * its P was to run it), on a P that has just gone idle.
+             * Nobody else is watching it: wake the sleeper for it. */
+            poke = gort_sched.timer_sleeper;
+            gort_sched.timer_sleep_until = next;
         }
     }
     gort_rtlock_unlock(&gort_sched.lock);
+    if (poke)
+        gort_note_wakeup(&poke->park);
     gort_cgo_idle_yield();
 
     for (;;) {

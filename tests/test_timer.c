@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "runtime.h"
 #define GORT_TEST_CHECKS   /* CHECK, CHECKR, ASSERT_NO_FAILURES from util.h */
@@ -60,17 +61,6 @@ __attribute__((constructor)) static void one_job_at_a_time(void)
 }
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static void procs(int n)
-{
-    if (n > 0) {
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", n);
-        setenv("GORT_MAXPROCS", buf, 1);
-    } else {
-        unsetenv("GORT_MAXPROCS");
-    }
-}
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -210,7 +200,7 @@ struct sl_result {
 
 static struct sl_result sleep_order_run(int nprocs, int mode, int n)
 {
-    procs(nprocs);
+    set_procs(nprocs);
     sl_n = n;
     cr_assert_eq(run_main(sleep_order_main, (void *)(intptr_t)mode), 0);
     cr_assert_eq(atomic_load(&sl_seq), n);
@@ -353,7 +343,7 @@ static int cmp64(const void *a, const void *b)
 
 Test(timer, sleep_10ms_accuracy)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(accuracy_main, NULL), 0);
     ASSERT_NO_FAILURES();
     for (int i = 0; i < 7; i++)
@@ -418,7 +408,7 @@ static void after_main(void *arg)
 
 Test(timer, after_fires_once_with_its_time)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(after_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -473,7 +463,7 @@ static void timer_main(void *arg)
 
 Test(timer, timer_stop_and_reset)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(timer_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -535,10 +525,65 @@ static void free_main(void *arg)
 
 Test(timer, free_while_pending_and_after_firing_is_safe)
 {
-    procs(2);
+    set_procs(2);
     cr_assert_eq(run_main(free_main, NULL), 0);
     ASSERT_NO_FAILURES();
     cr_assert_gt(atomic_load(&free_fired), 0);
+}
+
+/* A short sleep must not wait for a far timer.  One idle M at a time
+ * sleeps until the earliest deadline; a timer started while every P is
+ * busy pokes nobody (its own P is to run it), and when that P then goes
+ * idle, its M must wake that sleeper if it waits for something later --
+ * it did not, and a 2 ms sleep took the far timer's 20 s.  Here: a far
+ * timer pending, one goroutine keeping a P busy, and short sleeps mixed
+ * with foreign calls (which retire Ms to the idle list) on the other. */
+static atomic_int far_stop;
+
+static void far_hog(void *arg)
+{
+    (void)arg;
+    volatile uint64_t x = 0;
+    while (!atomic_load(&far_stop)) {
+        for (int i = 0; i < 100000; i++)
+            x += (uint64_t)i;
+        gort_yield();
+    }
+}
+
+static void far_block(void *arg)
+{
+    (void)arg;
+    usleep(3000);
+}
+
+static void far_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&far_stop, 0);
+    gort_timer *far = gort_timer_new(20 * GORT_SECOND);
+    gort_go(far_hog, NULL);
+    int64_t worst = 0;
+    for (int i = 0; i < 100 && worst < 2 * GORT_SECOND; i++) {
+        int64_t t0 = gort_now();
+        gort_sleep(2 * MS);
+        int64_t d = gort_now() - t0;
+        if (d > worst)
+            worst = d;
+        if (i % 3 == 0)
+            gort_cgocall(far_block, NULL);
+    }
+    atomic_store(&far_stop, 1);
+    CHECK(worst < 2 * GORT_SECOND, "a 2 ms sleep took %lld ms with a 20 s timer pending",
+          (long long)(worst / MS));
+    gort_timer_free(far);
+}
+
+Test(timer, short_sleep_is_not_held_behind_a_far_timer)
+{
+    set_procs(2);
+    cr_assert_eq(run_main(far_main, NULL), 0);
+    ASSERT_NO_FAILURES();
 }
 
 /* ======================================================================
@@ -620,7 +665,7 @@ static void ticker_main(void *arg)
 
 Test(timer, tickers)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(ticker_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -679,7 +724,7 @@ static void recv_timeout_main(void *arg)
 
 Test(timer, recv_timeout)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(recv_timeout_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -733,7 +778,7 @@ static void tiny_main(void *arg)
 
 Test(timer, tiny_timeouts_one_p)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(tiny_main, NULL), 0);
     cr_assert_eq(tiny_calls, 60000);
     cr_assert_eq(tiny_timeouts, 60000);
@@ -741,7 +786,7 @@ Test(timer, tiny_timeouts_one_p)
 
 Test(timer, tiny_timeouts_two_p)
 {
-    procs(2);
+    set_procs(2);
     cr_assert_eq(run_main(tiny_main, NULL), 0);
     cr_assert_eq(tiny_calls, 60000);
     cr_assert_eq(tiny_timeouts, 60000);
@@ -793,7 +838,7 @@ static void select_after_main(void *arg)
 
 Test(timer, select_with_after_as_timeout)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(select_after_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
@@ -831,7 +876,7 @@ static void idle_main(void *arg)
 
 static void idle_run(int nprocs, int mode)
 {
-    procs(nprocs);
+    set_procs(nprocs);
     cr_assert_eq(run_main(idle_main, (void *)(intptr_t)mode), 0);
     fprintf(stderr, "[info] idle runtime (GORT_MAXPROCS=%s%s), main sleeping 300 ms: "
             "CPU %.3f%% of wall\n", nprocs ? (nprocs == 4 ? "4" : "?") : "default",
@@ -919,7 +964,7 @@ static void busy_main(void *arg)
 
 static void busy_run(void (*busy)(void *), const char *what)
 {
-    procs(1);
+    set_procs(1);
     cr_assert_eq(run_main(busy_main, busy), 0);
     fprintf(stderr, "[info] P=1, %s: %d sleeps of 5 ms done in %.1f ms, worst %.3f ms\n", what,
             atomic_load(&sleeps_done), ms(busy_time), ms(sleep_worst));
@@ -1158,7 +1203,7 @@ static void thread_timer_main(void *arg)
 
 Test(timer, after_from_a_plain_thread)
 {
-    procs(0);
+    set_procs(0);
     cr_assert_eq(run_main(thread_timer_main, NULL), 0);
     ASSERT_NO_FAILURES();
 }
