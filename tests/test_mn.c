@@ -667,12 +667,15 @@ static void ex_main(void *arg)
     gort_go(ex_leaver, NULL);
     int one = 0;
     gort_chan_recv(ex_sync, &one);
-    int64_t end = now_ns() + 2 * GORT_SECOND;
+    /* Until the thread is gone.  The thread count is checked only for
+     * growth: on a loaded machine the runtime may meanwhile have made an
+     * M for the P the leaver's thread gave up (CI saw 7 before, 7 after). */
+    int64_t end = now_ns() + 5 * GORT_SECOND;
     do {
         gort_sleep(5 * GORT_MILLISECOND);
-        ex_after = count_tasks();
-    } while (ex_after != ex_before - 1 && now_ns() < end);
-    ex_gone = !task_exists(ex_tid);
+        ex_gone = !task_exists(ex_tid);
+    } while (!ex_gone && now_ns() < end);
+    ex_after = count_tasks();
 
     for (int i = 0; i < EX_WORKERS; i++)
         gort_go(ex_worker, NULL);
@@ -687,9 +690,10 @@ Test(mn, goroutine_exiting_wired_takes_its_thread)
     cr_assert_neq(ex_tid, 0);
     cr_assert_not(ex_on_main_thread, "the leaver ran on main's wired thread");
     cr_assert_gt(ex_before, 0);
-    cr_assert_eq(ex_after, ex_before - 1, "threads: %d with the wired goroutine, %d after it exited",
-                 ex_before, ex_after);
     cr_assert(ex_gone, "thread %d still exists", (int)ex_tid);
+    cr_assert_leq(ex_after, ex_before, "threads: %d with the wired goroutine, %d after it exited",
+                  ex_before, ex_after);
+    cr_log_info("threads: %d with the wired goroutine, %d after it exited", ex_before, ex_after);
     cr_assert_eq(ex_workers_done, EX_WORKERS);
     cr_assert_eq(ex_seen_again, 0, "the ended thread ran goroutines again");
 }
