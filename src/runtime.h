@@ -407,6 +407,7 @@ GORT_INTERNAL void gort_chan_offer(gort_chan *c, const void *elem);
 /* sched.c: Ms, Ps, finding work */
 GORT_INTERNAL void gort_sched_start_ms(void);
 GORT_INTERNAL void gort_wakep(void);
+GORT_INTERNAL gort_m *gort_timer_sleeper_poke_locked(int64_t when);
 GORT_INTERNAL void gort_schedule(gort_m *m);
 GORT_INTERNAL noreturn void gort_goto_g0(gort_g *g, uint32_t action);
 GORT_INTERNAL void gort_sched_shutdown(void);

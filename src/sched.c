@@ -278,6 +278,20 @@ void gort_wakep(void)
     startm(NULL, true);
 }
 
+/* sched.lock held.  The M sleeping for timers, if it must be woken to
+ * watch a deadline `when` (it sleeps until later); that deadline is then
+ * its own (one poke is enough).  NULL if it need not be, or if no M
+ * sleeps for timers -- then whoever goes idle next becomes that M. */
+gort_m *gort_timer_sleeper_poke_locked(int64_t when)
+{
+    gort_m *m = gort_sched.timer_sleeper;
+    if (!m || !when ||
+        (gort_sched.timer_sleep_until != 0 && when >= gort_sched.timer_sleep_until))
+        return NULL;
+    gort_sched.timer_sleep_until = when;
+    return m;
+}
+
 /* Give p away: to an M if there is work for it, else to the idle list. */
 void gort_handoffp(gort_p *p)
 {
@@ -292,15 +306,19 @@ void gort_handoffp(gort_p *p)
         return;
     }
     gort_rtlock_lock(&gort_sched.lock);
-    if (atomic_load(&gort_sched.gq_len) > 0 ||
-        (atomic_load(&p->timer0_when) != 0 && !gort_sched.timer_sleeper)) {
+    int64_t when = atomic_load(&p->timer0_when);
+    if (atomic_load(&gort_sched.gq_len) > 0 || (when != 0 && !gort_sched.timer_sleeper)) {
         /* Work, or timers that nobody would otherwise wait for. */
         gort_rtlock_unlock(&gort_sched.lock);
         startm(p, false);
         return;
     }
+    /* Idle with timers: the M sleeping for timers must see them. */
+    gort_m *poke = gort_timer_sleeper_poke_locked(when);
     pidle_put_locked(p);
     gort_rtlock_unlock(&gort_sched.lock);
+    if (poke)
+        gort_note_wakeup(&poke->park);
 }
 
 /* Keep idle Ms ready for the next hand-offs of Ps taken from foreign
@@ -392,13 +410,12 @@ static void stopm(gort_m *m, bool for_timers)
             until = next;
             gort_sched.timer_sleeper = m;
             gort_sched.timer_sleep_until = until;
-        } else if (next && next < gort_sched.timer_sleep_until) {
-            /* The sleeper waits for a later deadline than one this M
+        } else {
+            /* The sleeper may wait for a later deadline than one this M
              * saw: a timer started while every P was busy (no poke then:
              * its P was to run it), on a P that has just gone idle.
              * Nobody else is watching it: wake the sleeper for it. */
-            poke = gort_sched.timer_sleeper;
-            gort_sched.timer_sleep_until = next;
+            poke = gort_timer_sleeper_poke_locked(next);
         }
     }
     gort_rtlock_unlock(&gort_sched.lock);

@@ -137,12 +137,9 @@ static void heap_remove(gort_p *p, uint32_t i)
 static void wake_timer_sleeper(int64_t when)
 {
     gort_rtlock_lock(&gort_sched.lock);
-    gort_m *m = gort_sched.timer_sleeper;
-    bool poke = m && (gort_sched.timer_sleep_until == 0 || when < gort_sched.timer_sleep_until);
-    if (poke)
-        gort_sched.timer_sleep_until = when;   /* one poke is enough */
+    gort_m *m = gort_timer_sleeper_poke_locked(when);
     gort_rtlock_unlock(&gort_sched.lock);
-    if (poke)
+    if (m)
         gort_note_wakeup(&m->park);
 }
 

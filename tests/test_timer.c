@@ -586,6 +586,57 @@ Test(timer, short_sleep_is_not_held_behind_a_far_timer)
     ASSERT_NO_FAILURES();
 }
 
+/* The same through a P taken from a foreign call.  The M sleeping for
+ * timers (made idle by an earlier hand-off, when only the far timer was
+ * pending) sleeps until the far deadline; the P taken with a short timer
+ * pending goes to an M that finds nothing and goes idle, or straight to
+ * the idle list -- either way the sleeper must be woken for it.  Without
+ * that, the 5 ms sleep took the whole 300 ms foreign call. */
+static int64_t handoff_slept;
+
+static void handoff_block(void *arg)
+{
+    usleep((useconds_t)(intptr_t)arg);
+}
+
+static void handoff_sleeper(void *arg)
+{
+    (void)arg;
+    int64_t t0 = gort_now();
+    gort_sleep(5 * MS);
+    handoff_slept = gort_now() - t0;
+}
+
+static void handoff_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&far_stop, 0);
+    gort_timer *far = gort_timer_new(20 * GORT_SECOND);
+    gort_go(far_hog, NULL);
+    int64_t worst = 0;
+    for (int i = 0; i < 10 && worst < 100 * MS; i++) {
+        gort_cgocall(handoff_block, (void *)(intptr_t)5000);   /* an idle M for timers */
+        handoff_slept = -1;
+        gort_go(handoff_sleeper, NULL);                         /* child-first: on our P */
+        gort_cgocall(handoff_block, (void *)(intptr_t)300000);  /* our P is taken meanwhile */
+        while (handoff_slept < 0)
+            gort_sleep(MS);
+        if (handoff_slept > worst)
+            worst = handoff_slept;
+    }
+    atomic_store(&far_stop, 1);
+    CHECK(worst < 100 * MS, "a 5 ms sleep took %lld ms while its P was handed off",
+          (long long)(worst / MS));
+    gort_timer_free(far);
+}
+
+Test(timer, sleep_on_a_handed_off_p_is_not_held_behind_a_far_timer)
+{
+    set_procs(2);
+    cr_assert_eq(run_main(handoff_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+}
+
 /* ======================================================================
  * Tickers
  * ====================================================================== */
