@@ -10,8 +10,10 @@
  *     channel operation or blocking call.  C code between runtime calls is
  *     not preempted.
  *   - a P with Gs queued that another P could take (its ring, or a
- *     runnext that has waited a whole look), while other Ps are idle and
- *     no M is spinning, gets help: one idle P is woken to steal.  Yields
+ *     runnext that has waited a whole look), or with timers 1 ms late
+ *     (its G is not switching), while other Ps are idle and no M is
+ *     spinning, gets help: one idle P is woken to steal (or to run the
+ *     late timers: whoever looks for work runs every P's due timers).  Yields
  *     and child-first spawns queue work without waking anyone (a wake-up
  *     costs more than most hand-offs); this is what spreads that work
  *     over the cores within one look.
@@ -95,6 +97,18 @@ static bool p_has_spare_work(gort_p *p, bool stuck)
     return stuck && atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;
 }
 
+/* A busy P runs its own timers only when it switches; a G that runs C
+ * code without calling into gort leaves them late.  An idle P woken to
+ * look for work runs every P's due timers first (sched.c, findrunnable),
+ * and then the Gs they woke. */
+#define TIMER_LATE_NS (1000 * 1000)
+
+static bool timers_late(gort_p *p, int64_t now)
+{
+    int64_t w = atomic_load_explicit(&p->timer0_when, memory_order_relaxed);
+    return w != 0 && now - w >= TIMER_LATE_NS;
+}
+
 /* One look at every P; true if it did something.  *cgo_took: a P was
  * taken from a foreign call; *due: when a call not yet due will be. */
 static bool retake(int64_t now, bool *cgo_took, int64_t *due)
@@ -116,7 +130,7 @@ static bool retake(int64_t now, bool *cgo_took, int64_t *due)
             p->sysmon_when = now;
         }
         if (atomic_load(&gort_sched.npidle) > 0 && atomic_load(&gort_sched.nmspinning) == 0 &&
-            p_has_spare_work(p, stuck)) {
+            (p_has_spare_work(p, stuck) || timers_late(p, now))) {
             gort_wakep();
             did = true;
         }

@@ -637,6 +637,53 @@ Test(timer, sleep_on_a_handed_off_p_is_not_held_behind_a_far_timer)
     ASSERT_NO_FAILURES();
 }
 
+/* A G that runs C code without calling into gort keeps its P, and the
+ * P's timers with it: sysmon wakes an idle P to run them once they are
+ * late.  Without that, a 5 ms sleep on that P lasted as long as the C
+ * code ran (300 ms here). */
+static _Atomic int64_t late_slept;
+
+static void late_sleeper(void *arg)
+{
+    (void)arg;
+    int64_t t0 = gort_now();
+    gort_sleep(5 * MS);
+    atomic_store(&late_slept, gort_now() - t0);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void late_main(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&late_slept, -1);
+        gort_go(late_sleeper, NULL);   /* child-first: its timer goes on our P */
+        int64_t t0 = mono_ns();
+        volatile uint64_t x = 0;
+        while (mono_ns() - t0 < 300 * MS && atomic_load(&late_slept) < 0)
+            for (int i = 0; i < 1000; i++)
+                x += (uint64_t)i;
+        int64_t slept = atomic_load(&late_slept);
+        CHECK(slept >= 0 && slept < 200 * MS,
+              "round %d: a 5 ms sleep on a P running C code %s", round,
+              slept < 0 ? "had not ended after 300 ms" : "took too long");
+        gort_sleep(10 * MS);
+    }
+}
+
+Test(timer, late_timers_of_a_p_running_c_code_are_run_elsewhere)
+{
+    set_procs(2);
+    cr_assert_eq(run_main(late_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+}
+
 /* ======================================================================
  * Tickers
  * ====================================================================== */
