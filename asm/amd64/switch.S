@@ -126,6 +126,22 @@
 	.cfi_restore %rbp
 .endm
 
+/* Under TSan: switch to the fiber of the G now in tls g (the one just
+ * handed the M), keeping %rax (the next context); clobbers r12 and the
+ * caller-saved registers.  The switch is announced from here and not
+ * from C: see sanitizer.h.  Nothing in other builds. */
+.macro TSAN_TO_TLS_G_FIBER
+#ifdef GORT_TSAN
+	movq	%rax, %r12
+	movq	gort_tls_g@gottpoff(%rip), %rax
+	movq	%fs:(%rax), %rax
+	movq	GORT_G_TSAN_FIBER(%rax), %rdi
+	xorl	%esi, %esi
+	call	__tsan_switch_to_fiber@PLT
+	movq	%r12, %rax
+#endif
+.endm
+
 /* CFI state of a saved context, for code reached by a jump. */
 .macro CTX_CFI
 	.cfi_def_cfa %rsp, GORT_CTX_SIZE
@@ -164,17 +180,9 @@ gort_yield:
 	call	gort_yield_prepare	/* next context, or NULL: keep running */
 	testq	%rax, %rax
 	jz	.Lstay
-#ifdef GORT_TSAN
-	/* TSan moves to the fiber of the G just handed the M (tls g), here
-	 * and not in C: see sanitizer.h.  r12 is saved in our context. */
-	movq	%rax, %r12
-	movq	gort_tls_g@gottpoff(%rip), %rax
-	movq	%fs:(%rax), %rax
-	movq	GORT_G_TSAN_FIBER(%rax), %rdi
-	xorl	%esi, %esi
-	call	__tsan_switch_to_fiber@PLT
-	movq	%r12, %rax
-#endif
+	/* TSan moves to the fiber of the G just handed the M here, not in
+	 * C (r12 is saved in our context). */
+	TSAN_TO_TLS_G_FIBER
 	movq	%rax, %rsp
 	jmp	gort_switch_tail_jmp
 .Lstay:
@@ -296,17 +304,9 @@ gort_gostart_spawn:
 	 * compares that context's FP control with ours, so ours is stored
 	 * (below the stack pointer, in the red zone) where %rbx points. */
 3:
-#ifdef GORT_TSAN
-	/* TSan moves to the next G's fiber (tls g), now that every function
-	 * of the dead goroutine has returned: see sanitizer.h. */
-	movq	%rax, %r12
-	movq	gort_tls_g@gottpoff(%rip), %rax
-	movq	%fs:(%rax), %rax
-	movq	GORT_G_TSAN_FIBER(%rax), %rdi
-	xorl	%esi, %esi
-	call	__tsan_switch_to_fiber@PLT
-	movq	%r12, %rax
-#endif
+	/* TSan moves to the next G's fiber now that every function of the
+	 * dead goroutine has returned. */
+	TSAN_TO_TLS_G_FIBER
 	leaq	-GORT_CTX_SIZE(%rsp), %rbx
 	stmxcsr	GORT_CTX_FPCSR(%rbx)
 	fnstcw	GORT_CTX_FPCSR+4(%rbx)
