@@ -40,6 +40,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "runtime.h"
 #include "runq.h"
 #include "sanitizer.h"
@@ -55,6 +57,12 @@ static pthread_mutex_t rt_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rt_cv = PTHREAD_COND_INITIALIZER;
 
 static __thread uint64_t tls_gen __attribute__((tls_model("initial-exec")));
+/* This thread's record is an extra M (valid while tls_gen is current):
+ * known without touching the record, which may be freed already. */
+static __thread bool tls_extra __attribute__((tls_model("initial-exec")));
+/* Callbacks this thread is inside (its M's cb_depth, readable without
+ * the record). */
+static __thread uint32_t tls_cb_depth __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t extra_key;
 static bool extra_key_made;
@@ -122,6 +130,7 @@ bool gort_rt_wait_running(void)
 void gort_tls_gen_set(void)
 {
     tls_gen = atomic_load(&rt_generation);
+    tls_extra = false;
 }
 
 /* A callback that finds no runtime at all: a host thread may call in
@@ -232,6 +241,7 @@ static gort_g *needm(void)
     atomic_store(&m->sc_out, 0);
     gort_setg(g);
     tls_gen = atomic_load(&rt_generation);
+    tls_extra = true;
     if (extra_key_made)
         pthread_setspecific(extra_key, m);
     return g;
@@ -286,33 +296,73 @@ static bool from_inside(gort_g *g)
 {
     if (!g || tls_gen != atomic_load(&rt_generation))
         return false;
-    return !(g->m->is_extra && g->m->cb_depth == 0);
+    return !tls_extra || tls_cb_depth > 0;
 }
 
-/* Count the caller in ncallbacks while the runtime can take it: running,
- * or stopping and the caller is one of its own.  The count goes up
+/* Whether a caller runs on a borrowed record (an extra M): a thread of
+ * this run not yet seen (g NULL, or from an earlier run) or one already
+ * bound.  Only these are counted in ncallbacks: a callback from a
+ * goroutine's C code runs on a runtime M, which the end of the run waits
+ * for anyway (nmalive), and its goroutine keeps gort_stop waiting. */
+static bool on_extra_m(gort_g *g)
+{
+    return !g || tls_gen != atomic_load(&rt_generation) || tls_extra;
+}
+
+/* Admit the caller while the runtime can take it: running, or stopping
+ * and the caller is one of its own.  A caller on an extra M is counted
+ * in ncallbacks until it returns (true: counted).  The count goes up
  * before the state is read, and gort_stop sets the state before it reads
  * the count (both sequentially consistent): either the caller sees
  * STOPPING, or gort_stop sees the caller and waits for it -- never a
- * caller that passed the check while the run is freed under it. */
-static void admit(gort_g *g, const char *what)
+ * caller that passed the check while the run is freed under it.  The end
+ * of the run also waits for the count (gort_mstart): a thread outside the
+ * runtime must be off the run's memory before it is freed. */
+static bool admit(gort_g *g, const char *what)
 {
+    bool count = on_extra_m(g);
     for (;;) {
-        atomic_fetch_add(&ncallbacks, 1);
+        if (count)
+            atomic_fetch_add(&ncallbacks, 1);
         int st = atomic_load(&rt_state);
         if (likely(st == RT_RUNNING) || (st == RT_STOPPING && from_inside(g)))
-            return;
-        atomic_fetch_sub(&ncallbacks, 1);
+            return count;
+        if (count)
+            atomic_fetch_sub(&ncallbacks, 1);
         bool up = st == RT_NONE ? rt_wait_start() : st == RT_STARTING && gort_rt_wait_running();
         if (!up)
             no_runtime(what, atomic_load(&rt_state));
     }
 }
 
+/* A callback on an extra M whose goroutine code finds the run ending
+ * (gort_stop's deadline passed while it was blocked or running): the
+ * thread is the host's, its g0 has no scheduler to return to, and its
+ * goroutine stack is about to be freed.  On the host's own stack, below
+ * the callback's entry frame, it says so, stops being counted (the end
+ * of the run waits for that), and stays blocked for good. */
+static noreturn void abandon(void *id)
+{
+    gort_setg(NULL);   /* a signal handler must not find the freed g */
+    gort_printf("gort: the runtime stopped while a callback (goroutine %lld) was running "
+                "on a thread outside it; that thread stays blocked\n",
+                (long long)(intptr_t)id);
+    atomic_fetch_sub(&ncallbacks, 1);
+    gort_note_wakeup(&gort_sched.m0_wait);
+    for (;;)
+        pause();
+}
+
+noreturn void gort_callback_abandon(gort_g *g)
+{
+    gort_asmcgocall(abandon, (void *)(intptr_t)g->id, g->m->cgo_top, NULL);
+    __builtin_unreachable();
+}
+
 void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 {
     gort_g *g = gort_getg();
-    admit(g, what);
+    bool counted = admit(g, what);
     if (g && tls_gen != atomic_load(&rt_generation)) {
         gort_setg(NULL);
         g = NULL;
@@ -324,7 +374,8 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     }
     if (g->in_cgo == GORT_CGO_NONE) {
         fn(arg);   /* a goroutine calling the pointer itself */
-        atomic_fetch_sub(&ncallbacks, 1);
+        if (counted)
+            atomic_fetch_sub(&ncallbacks, 1);
         return;
     }
     if (g->in_cgo == GORT_CGO_FAST)
@@ -342,6 +393,7 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     gort_exitsyscall(g, m);
     g->in_cgo = GORT_CGO_NONE;
     m->cb_depth++;
+    tls_cb_depth++;
 
     uintptr_t old_top = m->cgo_top;
     uintptr_t gsp = g->cgo_sp;
@@ -359,12 +411,14 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
     m->cgo_top = old_top;
     gort_ctop_set(0);
     m->cb_depth--;
+    tls_cb_depth--;
     m->lockedg = old_lockedg;
     g->lockedm = old_lockedm;
     g->cgo_sp = gsp;
     g->in_cgo = GORT_CGO_CALL;
     gort_entersyscall(g, m);
-    atomic_fetch_sub(&ncallbacks, 1);
+    if (counted)
+        atomic_fetch_sub(&ncallbacks, 1);
 }
 
 void gort_run(void (*fn)(void *), void *arg)

@@ -313,6 +313,8 @@ void gort_stop_check_slow(gort_g *g)
 {
     if (g == gort_sched.main_g && !atomic_load(&gort_sched.main_done))
         return; /* main itself is still running: it ends the runtime */
+    if (g->m->is_extra)
+        gort_callback_abandon(g);   /* a host thread: it cannot go to g0 */
     atomic_store_explicit(&g->status, GORT_G_WAITING, memory_order_relaxed);
     g->waitreason = "runtime stopping";
     gort_switch_to(g, g->m->g0, GORT_PREV_NONE);

@@ -398,6 +398,7 @@ GORT_INTERNAL void gort_rt_end(void);
 GORT_INTERNAL int gort_rt_state(void);
 GORT_INTERNAL bool gort_rt_wait_running(void);
 GORT_INTERNAL int32_t gort_callbacks_in_flight(void);
+GORT_INTERNAL noreturn void gort_callback_abandon(gort_g *g);
 GORT_INTERNAL void gort_tls_gen_set(void);
 GORT_INTERNAL bool gort_callbacks_live(void);
 

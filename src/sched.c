@@ -712,11 +712,12 @@ void gort_mstart(void)
         gort_rtlock_unlock(&gort_sched.lock);
     }
 
-    /* m0: wait for every other M to end. */
+    /* m0: wait for every other M to end, and for callbacks on threads
+     * outside the runtime to leave its memory (cgo/callback.c). */
     for (;;) {
         gort_note_clear(&gort_sched.m0_wait);
         gort_rtlock_lock(&gort_sched.lock);
-        int32_t alive = gort_sched.nmalive;
+        int32_t alive = gort_sched.nmalive + gort_callbacks_in_flight();
         if (alive == 0)
             gort_sched.ms_ended = true;   /* no gort_sched_hold from now on */
         for (gort_m *om = gort_sched.allm; om; om = om->alllink)

@@ -1823,6 +1823,63 @@ Test(ffi, a_goroutine_finishing_during_stop_may_call_back)
     ASSERT_NO_FAILURES();
 }
 
+/* A callback from a thread outside the runtime, blocked in goroutine code
+ * when gort_stop's deadline passes: the run ends without it (its stack
+ * and records are freed), and its thread must stay off that memory --
+ * it stays blocked for good.  It used to crash the process, the thread
+ * switching to a scheduler stack it never had, or running on its freed
+ * goroutine stack. */
+static gort_chan *never_ch;
+static atomic_int blocked_entered, blocked_returned;
+
+static void never_handler(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    (void)cif;
+    (void)args;
+    (void)user;
+    atomic_store(&blocked_entered, 1);
+    gort_chan_recv(never_ch, NULL);
+    *(int64_t *)ret = 0;
+}
+
+static void *blocked_caller(void *arg)
+{
+    fn_ii_i f = (fn_ii_i)arg;
+    f(1, 2);
+    atomic_store(&blocked_returned, 1);
+    return NULL;
+}
+
+static void make_never_ch(void *arg)
+{
+    (void)arg;
+    never_ch = gort_chan_new(0, 0);
+}
+
+Test(ffi, a_callback_blocked_at_the_stop_deadline_is_left_blocked)
+{
+    prep_cif_ii_i();
+    fn_ii_i blocker = (fn_ii_i)gort_callback_new(&cif_ii_i, never_handler, NULL);
+    cb_add = (fn_ii_i)gort_callback_new(&cif_ii_i, add_handler, NULL);
+    cr_assert(blocker && cb_add);
+    cr_assert_eq(gort_start(NULL), 0);
+    gort_run(make_never_ch, NULL);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, blocked_caller, (void *)blocker), 0);
+    pthread_detach(t);
+    while (!atomic_load(&blocked_entered))
+        usleep(1000);
+    cr_assert_eq(gort_stop(100 * GORT_MILLISECOND), GORT_ETIMEDOUT);
+    cr_assert_eq(atomic_load(&blocked_returned), 0);
+    /* The process goes on: another run, a callback from another thread. */
+    cr_assert_eq(gort_start(NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, cycle_thread, NULL), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(gort_stop(GORT_SECOND), 0);
+    cr_assert_eq(atomic_load(&blocked_returned), 0);
+    ASSERT_NO_FAILURES();
+}
+
 /* ---- misuse -------------------------------------------------------------- */
 
 static void make_cb_quiet(void)
