@@ -25,6 +25,15 @@
  * goroutine's store becomes an xchg, a full barrier of its own, and sysmon
  * uses a plain fence.
  *
+ * Functions that block are learned: when sysmon takes the P from a call,
+ * it records the call's C function (m->sc_fn) in a small table, and
+ * gort_cgocall then gives the P away as soon as a call to that function
+ * begins, as gort_cgocall_blocking does -- a burst of calls to it starts
+ * them all at once instead of one per 20 us look.  A learned call that
+ * returns within the 20 us is forgotten again.  The table is direct
+ * mapped (a collision just forgets the older function); while it is
+ * empty, a call pays one predictable branch for it.
+ *
  * Locks: m->sc_lock is a leaf lock.
  */
 #include <errno.h>
@@ -69,6 +78,47 @@ static inline uintptr_t call_stack_top(gort_m *m)
         gort_vg_stack_usable(m->g0->stack_lo, top);
     }
     return top;
+}
+
+/* ---- functions learned to block --------------------------------------- */
+
+#define LEARN_SLOTS 64u
+
+static _Atomic(void *) learned[LEARN_SLOTS];
+static _Atomic bool learned_any;
+static _Atomic uint64_t nhandoffs;
+
+static inline unsigned learn_slot(const void *fn)
+{
+    uintptr_t x = (uintptr_t)fn;
+    return (unsigned)((x >> 4) ^ (x >> 10)) % LEARN_SLOTS;
+}
+
+static inline bool learned_blocking(void (*fn)(void *))
+{
+    return unlikely(atomic_load_explicit(&learned_any, memory_order_relaxed)) &&
+           atomic_load_explicit(&learned[learn_slot((void *)fn)], memory_order_relaxed) ==
+               (void *)fn;
+}
+
+/* sysmon took the P from a call of fn (NULL: not a gort_cgocall). */
+static void learn(void *fn)
+{
+    if (!fn)
+        return;
+    atomic_store_explicit(&learned[learn_slot(fn)], fn, memory_order_relaxed);
+    atomic_store_explicit(&learned_any, true, memory_order_relaxed);
+}
+
+static void unlearn(void *fn)
+{
+    void *want = fn;
+    atomic_compare_exchange_strong(&learned[learn_slot(fn)], &want, NULL);
+}
+
+uint64_t gort_cgo_handoffs(void)
+{
+    return atomic_load(&nhandoffs);
 }
 
 void gort_entersyscall(gort_g *g, gort_m *m)
@@ -188,6 +238,7 @@ bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due)
     if (in_c) {
         m->sc_retaken = true;
         gort_releasep(m);
+        learn(atomic_load_explicit(&m->sc_fn, memory_order_relaxed));
     } else if (!m->sc_retaken) {
         /* (If the P is already gone -- gort_cgocall_blocking gave it away
          * after we read p->m -- sc_req must stay set for the goroutine.) */
@@ -235,8 +286,12 @@ static inline void call_end(gort_g *g, gort_m *m, bool traced)
 static inline void cgocall(gort_g *g, void (*fn)(void *), void *arg, bool traced)
 {
     gort_m *m = g->m;
+    /* Before entersyscall's release: sysmon reads it after its acquire.
+     * Cleared after, so that no other kind of call is taken for it. */
+    atomic_store_explicit(&m->sc_fn, (void *)fn, memory_order_relaxed);
     call_begin(g, m, traced);
     gort_asmcgocall(fn, arg, call_stack_top(m), &g->cgo_sp);
+    atomic_store_explicit(&m->sc_fn, NULL, memory_order_relaxed);
     call_end(g, m, traced);
 }
 
@@ -245,24 +300,18 @@ static __attribute__((noinline)) void cgocall_traced(gort_g *g, void (*fn)(void 
     cgocall(g, fn, arg, true);
 }
 
-void gort_cgocall(void (*fn)(void *), void *arg)
+/* A call whose P is given away at once, as if sysmon had taken it --
+ * unless sysmon already has (this thread may have been descheduled since
+ * entersyscall for longer than sysmon waits).  The hand-off's system
+ * calls happen before fn runs, so they cannot touch its errno.  learned:
+ * the call is one of a function learned to block; if it turns out short,
+ * the function is forgotten. */
+static __attribute__((noinline)) void cgocall_handoff(gort_g *g, void (*fn)(void *), void *arg,
+                                                      bool learned_fn)
 {
-    gort_g *g = gort_need_g("gort_cgocall");
-    if (unlikely(gort_trace_on))
-        cgocall_traced(g, fn, arg);
-    else
-        cgocall(g, fn, arg, false);
-}
-
-void gort_cgocall_blocking(void (*fn)(void *), void *arg)
-{
-    gort_g *g = gort_need_g("gort_cgocall_blocking");
     gort_m *m = g->m;
+    atomic_store_explicit(&m->sc_fn, NULL, memory_order_relaxed);   /* nothing to learn */
     call_begin(g, m, gort_trace_on);
-    /* Give the P away now, as if sysmon had taken it -- unless sysmon
-     * already has (this thread may have been descheduled since
-     * entersyscall for longer than sysmon waits).  The hand-off's system
-     * calls happen before fn runs, so they cannot touch its errno. */
     gort_p *p = NULL;
     gort_rtlock_lock(&m->sc_lock);
     if (!m->sc_retaken && m->p) {
@@ -272,14 +321,34 @@ void gort_cgocall_blocking(void (*fn)(void *), void *arg)
     }
     gort_rtlock_unlock(&m->sc_lock);
     if (p) {
+        atomic_fetch_add_explicit(&nhandoffs, 1, memory_order_relaxed);
         gort_handoffp(p);
         /* The next blocking call's hand-off should find a parked M to
          * wake, not make a thread while its P waits.  This thread is
          * about to block anyway: making it here costs nobody. */
         gort_spare_m(1);
     }
+    int64_t t0 = learned_fn ? gort_nanotime() : 0;
     gort_asmcgocall(fn, arg, call_stack_top(m), &g->cgo_sp);
+    if (learned_fn && gort_nanotime() - t0 < RETAKE_NS)
+        unlearn((void *)fn);
     call_end(g, m, gort_trace_on);
+}
+
+void gort_cgocall(void (*fn)(void *), void *arg)
+{
+    gort_g *g = gort_need_g("gort_cgocall");
+    if (unlikely(learned_blocking(fn)))
+        cgocall_handoff(g, fn, arg, true);
+    else if (unlikely(gort_trace_on))
+        cgocall_traced(g, fn, arg);
+    else
+        cgocall(g, fn, arg, false);
+}
+
+void gort_cgocall_blocking(void (*fn)(void *), void *arg)
+{
+    cgocall_handoff(gort_need_g("gort_cgocall_blocking"), fn, arg, false);
 }
 
 void gort_cgocall_fast(void (*fn)(void *), void *arg)

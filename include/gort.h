@@ -161,6 +161,8 @@ typedef struct gort_stats {
     uint64_t stolen;            /* goroutines moved by those steals */
     int64_t global_runqueue;
     uint64_t retakes;           /* Ps taken from foreign calls that lasted (sysmon) */
+    uint64_t handoffs;          /* Ps given away as a foreign call began: gort_cgocall_blocking,
+                                   or a function that blocked before (see gort_cgocall) */
 } gort_stats;
 
 /* Fill *st; 0, or GORT_EINVAL when st is NULL or no runtime is running. */

@@ -155,6 +155,7 @@ struct gort_m {
     bool sc_retaken;           /* [sc_lock] sysmon took the P */
     gort_rtlock sc_lock;
     _Atomic uint64_t sc_seq;   /* foreign calls entered */
+    _Atomic(void *) sc_fn;     /* the C function of the call (sysmon learns it) */
     uintptr_t cgo_top;     /* where the next foreign call's stack starts (0: below g0's context) */
     int32_t cb_depth;      /* callbacks running on this M */
     bool is_extra;         /* borrowed by a thread the runtime did not make */
@@ -385,6 +386,7 @@ GORT_INTERNAL void gort_asmffi(ffi_cif *cif, void (*fn)(void), void *rvalue, voi
 GORT_INTERNAL void gort_cgo_init(void);
 GORT_INTERNAL bool gort_cgo_retake(gort_p *p, int64_t now, int64_t *due);
 GORT_INTERNAL void gort_entersyscall(gort_g *g, gort_m *m);
+GORT_INTERNAL uint64_t gort_cgo_handoffs(void);
 GORT_INTERNAL void gort_exitsyscall(gort_g *g, gort_m *m);
 
 /* cgo/callback.c */

@@ -376,5 +376,6 @@ int gort_stats_get(gort_stats *st)
     }
     st->goroutines_created = spawned;
     st->goroutines = (int64_t)(spawned - exited);
+    st->handoffs = gort_cgo_handoffs();
     return 0;
 }

@@ -509,6 +509,96 @@ Test(ffi, a_lasting_call_loses_its_p)
                  "at one P the other goroutine did not run during a 2 s call");
 }
 
+/* ---- functions learned to block -------------------------------------------- */
+
+/* At one P, with a goroutine that always wants the P: the first call of a
+ * function that blocks loses its P to sysmon, 20 us in; the function is
+ * then known to block, and its later calls give the P away as they begin
+ * (stats: handoffs), with no retake needed. */
+static atomic_int until_taken;
+
+/* Blocks 3 ms -- and while until_taken is set, until the spinner has run
+ * (at one P: until sysmon took the P), however long a loaded machine or
+ * valgrind makes that. */
+static void block_3ms(void *arg)
+{
+    (void)arg;
+    long before = atomic_load(&spin_count);
+    usleep(3000);
+    for (int i = 0; i < 400 && atomic_load(&until_taken) && atomic_load(&spin_count) == before;
+         i++)
+        usleep(5000);
+}
+
+static gort_stats learn_st0, learn_st1, learn_st2;
+
+static void learn_main(void *arg)
+{
+    (void)arg;
+    gort_go(spinner, NULL);
+    CHECK(gort_stats_get(&learn_st0) == 0);
+    atomic_store(&until_taken, 1);
+    gort_cgocall(block_3ms, NULL);
+    atomic_store(&until_taken, 0);
+    CHECK(gort_stats_get(&learn_st1) == 0);
+    for (int i = 0; i < 10; i++)
+        gort_cgocall(block_3ms, NULL);
+    CHECK(gort_stats_get(&learn_st2) == 0);
+    atomic_store(&spin_stop, 1);
+}
+
+Test(ffi, a_function_that_blocked_gives_its_p_away_as_it_is_called)
+{
+    cr_assert_eq(run_procs(1, learn_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    cr_assert_gt(learn_st1.retakes, learn_st0.retakes, "the first call was not taken");
+    cr_assert_eq(learn_st1.handoffs, learn_st0.handoffs);
+    cr_assert_eq(learn_st2.handoffs - learn_st1.handoffs, 10,
+                 "%llu of 10 later calls gave their P away at once",
+                 (unsigned long long)(learn_st2.handoffs - learn_st1.handoffs));
+    cr_assert_eq(learn_st2.retakes, learn_st1.retakes, "later calls were taken by sysmon");
+}
+
+/* A learned function whose call turns out short is forgotten: its next
+ * calls keep their P again (a hand-off costs microseconds). */
+static atomic_int turns_short;
+
+static void block_once(void *arg)
+{
+    if (!atomic_exchange(&turns_short, 1))
+        block_3ms(arg);
+}
+
+static void forget_main(void *arg)
+{
+    (void)arg;
+    gort_go(spinner, NULL);
+    CHECK(gort_stats_get(&learn_st0) == 0);
+    atomic_store(&until_taken, 1);
+    gort_cgocall(block_once, NULL);   /* blocks: taken, learned */
+    atomic_store(&until_taken, 0);
+    /* Given away at once, short: forgotten.  (A call counts as short when
+     * it returns within 20 us; under valgrind one may not, so a few.) */
+    for (int i = 0; i < 20; i++)
+        gort_cgocall(block_once, NULL);
+    CHECK(gort_stats_get(&learn_st1) == 0);
+    for (int i = 0; i < 100; i++)
+        gort_cgocall(block_once, NULL);
+    CHECK(gort_stats_get(&learn_st2) == 0);
+    atomic_store(&spin_stop, 1);
+}
+
+Test(ffi, a_learned_function_that_turns_short_is_forgotten)
+{
+    cr_assert_eq(run_procs(1, forget_main, NULL), 0);
+    ASSERT_NO_FAILURES();
+    cr_assert_gt(learn_st1.retakes, learn_st0.retakes, "the blocking call was not taken");
+    cr_assert_geq(learn_st1.handoffs - learn_st0.handoffs, 1, "the second call kept its P");
+    cr_assert_eq(learn_st2.handoffs, learn_st1.handoffs,
+                 "%llu short calls still gave their P away",
+                 (unsigned long long)(learn_st2.handoffs - learn_st1.handoffs));
+}
+
 /* ---- a spare thread waits for the next hand-off --------------------------- */
 
 static gort_stats spare_seen;

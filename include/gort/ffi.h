@@ -11,7 +11,10 @@
  * the P is needed (goroutines or timers waiting, or no other P free), or
  * more than 10 ms in any case, the system monitor gives the P to another
  * thread so other goroutines keep running, and the
- * caller gets a P back (or waits for one) when C returns.  Entering and
+ * caller gets a P back (or waits for one) when C returns.  A function
+ * whose call lost its P that way is remembered as one that blocks: its
+ * later calls give the P away as they begin, as gort_cgocall_blocking
+ * does, until one of them returns within the 20 us.  Entering and
  * leaving cost a few stores and no atomic read-modify-write: the monitor
  * pays for the synchronisation (a process-wide memory barrier) when it
  * takes a P, which is rare.
