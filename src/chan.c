@@ -597,6 +597,37 @@ static noreturn void select_send_closed(void)
     gort_throw_call("gort_select", "send on closed channel");
 }
 
+/* Draw among the n candidate cases until one is done: -1 if none was
+ * ready after all.  all_locked: every channel of the select is locked
+ * (pass 1), and unlocked once a case is done; otherwise only the drawn
+ * case's channel is locked, around its try (the lock-free first look). */
+HOT int draw_ready(struct select_ctx *s, uint16_t *cand, size_t n, gort_p *p, bool all_locked)
+{
+    gort_select_case *cases = s->cases;
+    while (n > 0) {
+        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
+        uint16_t i = cand[k];
+        gort_chan *c = cases[i].chan;
+        gort_g *wake = NULL;
+        if (!all_locked)
+            gort_rtlock_lock(&c->lock);
+        int r = case_try(&cases[i], &wake);
+        if (!all_locked)
+            gort_rtlock_unlock(&c->lock);
+        if (r != CASE_NOT_READY) {
+            if (all_locked)
+                selunlock(s);
+            if (r == CASE_SEND_CLOSED)
+                select_send_closed();
+            if (wake)
+                gort_ready_inline(wake, true);
+            return i;
+        }
+        cand[k] = cand[--n];
+    }
+    return -1;
+}
+
 /* Pass 1: do one ready case, chosen uniformly among the ready ones.  The
  * candidates are the cases that look ready; one is drawn at random, and
  * if it turns out not to be (only stale select waiters), it is dropped and
@@ -617,22 +648,7 @@ static int select_ready(struct select_ctx *s, uint16_t *cand, gort_p *p, size_t 
             cand[n++] = (uint16_t)i;
     }
     *nchan = nc;
-    while (n > 0) {
-        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
-        uint16_t i = cand[k];
-        gort_g *wake = NULL;
-        int r = case_try(&cases[i], &wake);
-        if (r != CASE_NOT_READY) {
-            selunlock(s);
-            if (r == CASE_SEND_CLOSED)
-                select_send_closed();
-            if (wake)
-                gort_ready_inline(wake, true);
-            return i;
-        }
-        cand[k] = cand[--n];
-    }
-    return -1;
+    return draw_ready(s, cand, n, p, true);
 }
 
 /* The same with P > 1, before any lock is taken: the candidates are
@@ -649,24 +665,7 @@ static int select_ready_peek(struct select_ctx *s, uint16_t *cand, gort_p *p)
     for (size_t i = 0, end = s->ncases; i < end; i++)
         if (cases[i].chan && case_may_be_ready(&cases[i], true))
             cand[n++] = (uint16_t)i;
-    while (n > 0) {
-        size_t k = n > 1 ? fastrandn(p, (uint32_t)n) : 0;
-        uint16_t i = cand[k];
-        gort_chan *c = cases[i].chan;
-        gort_g *wake = NULL;
-        gort_rtlock_lock(&c->lock);
-        int r = case_try(&cases[i], &wake);
-        gort_rtlock_unlock(&c->lock);
-        if (r != CASE_NOT_READY) {
-            if (r == CASE_SEND_CLOSED)
-                select_send_closed();
-            if (wake)
-                gort_ready_inline(wake, true);
-            return i;
-        }
-        cand[k] = cand[--n];
-    }
-    return -1;
+    return draw_ready(s, cand, n, p, false);
 }
 
 static inline waitq *case_queue(gort_select_case *cas)
