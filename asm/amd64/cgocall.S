@@ -22,6 +22,8 @@
  * NULL).  The four arguments are already where ffi_call wants them, so
  * no argument block is built and no trampoline runs in between.
  */
+#include "frame.h"
+
 	.text
 
 	.globl	gort_asmcgocall
@@ -30,11 +32,7 @@
 	.p2align 4
 gort_asmcgocall:
 	.cfi_startproc
-	pushq	%rbp
-	.cfi_def_cfa_offset 16
-	.cfi_offset %rbp, -16
-	movq	%rsp, %rbp
-	.cfi_def_cfa_register %rbp
+	FRAME_ENTER
 	testq	%rcx, %rcx
 	jz	1f
 	movq	%rsp, (%rcx)
@@ -47,9 +45,7 @@ gort_asmcgocall:
 2:
 	andq	$-16, %rsp
 	call	*%rax
-	movq	%rbp, %rsp
-	popq	%rbp
-	.cfi_def_cfa %rsp, 8
+	FRAME_LEAVE
 	ret
 	.cfi_endproc
 	.size	gort_asmcgocall, .-gort_asmcgocall
@@ -60,18 +56,12 @@ gort_asmcgocall:
 	.p2align 4
 gort_asmffi:
 	.cfi_startproc
-	pushq	%rbp
-	.cfi_def_cfa_offset 16
-	.cfi_offset %rbp, -16
-	movq	%rsp, %rbp
-	.cfi_def_cfa_register %rbp
+	FRAME_ENTER
 	movq	%rsp, (%r9)
 	movq	%r8, %rsp
 	andq	$-16, %rsp
 	call	ffi_call@PLT
-	movq	%rbp, %rsp
-	popq	%rbp
-	.cfi_def_cfa %rsp, 8
+	FRAME_LEAVE
 	ret
 	.cfi_endproc
 	.size	gort_asmffi, .-gort_asmffi

@@ -19,6 +19,7 @@
  *     the host to set up), as Go does on linux/amd64.
  */
 #include "layout.h"
+#include "frame.h"
 
 	.text
 
@@ -28,11 +29,7 @@
 	.p2align 4
 gort_rt0_go:
 	.cfi_startproc
-	pushq	%rbp
-	.cfi_def_cfa_offset 16
-	.cfi_offset %rbp, -16
-	movq	%rsp, %rbp
-	.cfi_def_cfa_register %rbp
+	FRAME_ENTER
 	pushq	%rbx
 	.cfi_offset %rbx, -24
 	pushq	%r12
