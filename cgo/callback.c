@@ -366,6 +366,9 @@ void gort_cgo_enter(void (*fn)(void *), void *arg, const char *what)
 {
     gort_g *g = gort_getg();
     bool counted = admit(g, what);
+    /* A g from an earlier run is dropped only now: admitted, this thread
+     * holds the run, so the generation it is checked against cannot move
+     * on under it (checked before admission, it could). */
     if (g && tls_gen != atomic_load(&rt_generation)) {
         gort_setg(NULL);
         g = NULL;
